@@ -1,0 +1,1 @@
+"""Channel adapters, the `sellerbot` command line, configuration and start-up."""

@@ -1,0 +1,63 @@
+"""The `sellerbot` command line.
+
+Each concern keeps its commands in its own module under `bot/commands/`; this page only
+assembles them. Bad input prints the problem on stderr and exits 2, having written nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from bot.config import ConfigError, Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, *, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    """Stop the command with a message on stderr (exit 2: the input was wrong)."""
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(code)
+
+
+def with_settings(func: F) -> F:
+    """Give a command `--config`, `--data-dir` and `--db`, and pass it `settings`."""
+
+    @click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="TOML configuration file (default: $SELLERBOT_CONFIG, else built-in defaults).",
+    )
+    @click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Data folder for the SQLite database and the mail outbox (default: $SELLERBOT_DATA_DIR, "
+        "else a per-user data folder).",
+    )
+    @click.option("--db", "db_url", default=None, help="Database URL, overriding the configuration.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, config_file: str | None, data_dir: str | None, db_url: str | None, **kw: Any):
+        try:
+            settings = load_settings(config_file, data_dir=data_dir, db_url=db_url)
+        except ConfigError as exc:
+            fail(str(exc))
+        return func(*args, settings=settings, **kw)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sellerbot")
+def main() -> None:
+    """Support bot for Joom merchants: answers in Chinese and English, and acts by the platform's rules."""
+
+
+__all__ = ["EXIT_BAD_INPUT", "Settings", "fail", "main", "with_settings"]

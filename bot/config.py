@@ -1,0 +1,147 @@
+"""The single settings object.
+
+Sources, lowest precedence first: built-in defaults, the TOML file (`--config FILE` or
+`SELLERBOT_CONFIG`), environment variables `SELLERBOT_<SECTION>__<KEY>` (for secrets),
+then the command line (`--data-dir`, `--db`). With nothing set, the bot runs on SQLite
+and writes mail to an outbox folder, both under a per-user data folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from faq.settings import MatcherSettings
+from services.mail_settings import MailSettings
+from services.policy import Policy
+
+ENV_PREFIX = "SELLERBOT_"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+class AppSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: str = ""
+    default_language: Literal["zh", "en"] = "zh"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class DatabaseSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # empty: SQLite at <data dir>/sellerbot.db; PostgreSQL: postgresql+asyncpg://user@host/db
+    url: str = ""
+    # run migrations at start-up (the embedded default always does)
+    auto_migrate: bool = True
+    echo: bool = False
+
+
+class TelegramSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: SecretStr = SecretStr("")
+    api_base_url: str = "https://api.telegram.org"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    app: AppSettings = Field(default_factory=AppSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
+    policy: Policy = Field(default_factory=Policy)
+    matcher: MatcherSettings = Field(default_factory=MatcherSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init values; the environment overrides it.
+        return (env_settings, init_settings)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.app.data_dir).expanduser()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite+aiosqlite:///{self.data_path / 'sellerbot.db'}"
+
+    @property
+    def outbox_path(self) -> Path:
+        return Path(self.mail.outbox_dir).expanduser() if self.mail.outbox_dir else self.data_path / "outbox"
+
+
+def default_data_dir() -> str:
+    return platformdirs.user_data_dir("sellerbot", appauthor=False)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"configuration path is a folder, not a file: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {where}: {err['msg']}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    db_url: str | None = None,
+) -> Settings:
+    """Build the settings from defaults, the TOML file, the environment and explicit overrides."""
+    path = config_file or os.environ.get(f"{ENV_PREFIX}CONFIG") or None
+    values = _read_toml(Path(path).expanduser()) if path else {}
+    unknown = sorted(set(values) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s): {', '.join(unknown)}")
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    chosen_dir = (
+        (str(data_dir) if data_dir else None)
+        or os.environ.get(f"{ENV_PREFIX}DATA_DIR")
+        or settings.app.data_dir
+        or default_data_dir()
+    )
+    settings.app = settings.app.model_copy(update={"data_dir": str(Path(chosen_dir).expanduser())})
+    if db_url:
+        settings.database = settings.database.model_copy(update={"url": db_url})
+    return settings

@@ -1,0 +1,1 @@
+"""The conversation core: channel-neutral, knows no chat library."""
