@@ -1,0 +1,98 @@
+"""What a service returns: the effect it had, or a refusal naming every rule that failed.
+
+A refusal is data, not an exception: the conversation explains each violated rule in the
+seller's language and says what to do, from the rule id and its parameters (which stores,
+which limit). Unexpected failures (database down, a bug) remain exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Rule(StrEnum):
+    """Every rule of DOMAIN.md a service can refuse by. The value is the stable id."""
+
+    # accounts
+    EMAIL_INVALID = "email_invalid"
+    EMAIL_TAKEN = "email_taken"
+    MULTIPLE_ACCOUNTS = "multiple_accounts"  # a second account for the same business licence
+    LICENCE_INVALID = "licence_invalid"  # Unified Social Credit Code: length, characters, check character
+    COMPANY_NAME_INVALID = "company_name_invalid"
+    ACCOUNT_NOT_FOUND = "account_not_found"
+    ACCOUNT_NOT_ACTIVE = "account_not_active"
+    # stores
+    STORE_LIMIT_REACHED = "store_limit_reached"
+    TITLE_LENGTH = "title_length"
+    TITLE_DUPLICATE = "title_duplicate"
+    TITLE_FORBIDDEN_CONTENT = "title_forbidden_content"  # URL, e-mail address or the word "Joom"
+    SPECIALIZATION_INVALID = "specialization_invalid"
+    ICON_FORMAT = "icon_format"  # not JPEG or PNG by content, or unreadable
+    ICON_NOT_SQUARE = "icon_not_square"
+    ICON_TOO_SMALL = "icon_too_small"
+    ICON_TOO_LARGE = "icon_too_large"  # bytes, or a decompression bomb
+    STORE_NOT_FOUND = "store_not_found"
+    CANNOT_SELL = "cannot_sell"  # KYC not approved, payout unbound, or icon missing
+    # quota and listing capacity
+    SELLER_RATING = "seller_rating"  # performance rating must be average or perfect
+    RECENT_BAN = "recent_ban"  # a store banned within ban_lookback_days
+    STORE_RATINGS = "store_ratings"  # a store rated poor or critical
+    UNKNOWN_STORES = "unknown_stores"  # more than max_unknown_stores rated unknown
+    SPECIALIZATION_MISSING = "specialization_missing"
+    REQUEST_ALREADY_OPEN = "request_already_open"
+    LISTING_CAP_REACHED = "listing_cap_reached"  # already at listing_hard_cap
+    # tokens and codes
+    RATE_LIMITED = "rate_limited"
+    TOKEN_INVALID = "token_invalid"  # unknown, used or expired: deliberately one rule
+    CODE_WRONG = "code_wrong"
+    CODE_EXPIRED = "code_expired"
+    CODE_ATTEMPTS_EXHAUSTED = "code_attempts_exhausted"
+    # pickup
+    PICKUP_CITY = "pickup_city"  # no door pickup in that city: send by SF Express instead
+    PICKUP_DETAILS_INVALID = "pickup_details_invalid"
+    # chat links
+    NOT_LINKED = "not_linked"
+    GROUP_CHAT = "group_chat"  # account data and actions are for private chats only
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: Rule
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The action was not taken. `violations` lists every rule that failed, not just the first."""
+
+    violations: tuple[Violation, ...]
+
+    ok = False
+
+    @property
+    def rules(self) -> set[Rule]:
+        return {v.rule for v in self.violations}
+
+    def violation(self, rule: Rule) -> Violation | None:
+        return next((v for v in self.violations if v.rule is rule), None)
+
+
+@dataclass(frozen=True)
+class Done(Generic[T]):
+    """The action took effect (or had already, for a repeated idempotency key)."""
+
+    value: T
+
+    ok = True
+
+
+Result = Done[T] | Refused
+
+
+def refuse(*violations: Violation) -> Refused:
+    return Refused(tuple(violations))
