@@ -35,10 +35,13 @@ class Policy(BaseModel):
     reset_links_per_hour: int = Field(3, ge=1)
     link_code_minutes: int = Field(10, ge=1)
     link_code_attempts: int = Field(5, ge=1)
+    link_codes_per_hour: int = Field(5, ge=1, description="codes mailed per chat user per hour")
     email_change_token_minutes: int = Field(60 * 24, ge=1)
 
     # Shipping.
     pickup_cities: list[str] = Field(default_factory=lambda: ["Shenzhen"])
+    pickup_horizon_days: int = Field(14, ge=0, description="how far ahead a pickup may be booked")
+    pickup_max_parcels: int = Field(500, ge=1, description="parcels one pickup booking may hold")
     warehouse_address: str = (
         "Joom Logistics warehouse, Shenzhen (the exact address is given by Joom Logistics support)"
     )

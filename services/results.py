@@ -26,6 +26,9 @@ class Rule(StrEnum):
     COMPANY_NAME_INVALID = "company_name_invalid"
     ACCOUNT_NOT_FOUND = "account_not_found"
     ACCOUNT_NOT_ACTIVE = "account_not_active"
+    COUNTRY_NOT_ACCEPTED = "country_not_accepted"  # only mainland-China companies may join
+    ACCOUNT_STATE_TRANSITION = "account_state_transition"  # e.g. suspended -> pending_verification
+    LIMIT_INVALID = "limit_invalid"  # an operator-set store or listing limit out of range
     # stores
     STORE_LIMIT_REACHED = "store_limit_reached"
     TITLE_LENGTH = "title_length"
@@ -46,18 +49,23 @@ class Rule(StrEnum):
     SPECIALIZATION_MISSING = "specialization_missing"
     REQUEST_ALREADY_OPEN = "request_already_open"
     LISTING_CAP_REACHED = "listing_cap_reached"  # already at listing_hard_cap
+    REQUEST_NOT_FOUND = "request_not_found"
+    REQUEST_NOT_OPEN = "request_not_open"  # already approved or rejected
     # tokens and codes
     RATE_LIMITED = "rate_limited"
     TOKEN_INVALID = "token_invalid"  # unknown, used or expired: deliberately one rule
     CODE_WRONG = "code_wrong"
     CODE_EXPIRED = "code_expired"
     CODE_ATTEMPTS_EXHAUSTED = "code_attempts_exhausted"
+    # login e-mail change
+    EMAIL_UNCHANGED = "email_unchanged"  # the new address is the current one
     # pickup
     PICKUP_CITY = "pickup_city"  # no door pickup in that city: send by SF Express instead
     PICKUP_DETAILS_INVALID = "pickup_details_invalid"
     # chat links
     NOT_LINKED = "not_linked"
     GROUP_CHAT = "group_chat"  # account data and actions are for private chats only
+    CHAT_IDENTITY_INVALID = "chat_identity_invalid"  # empty or malformed channel / chat user id
 
 
 @dataclass(frozen=True)
