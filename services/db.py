@@ -1,0 +1,204 @@
+"""Opening the database, migrating it, and running a write transaction safely on either backend.
+
+`open_database` is what the composition root (the bot, the CLI) calls. `write_transaction` is how
+every service that changes something runs its work: SQLite serialises writers with
+`BEGIN IMMEDIATE` (taken on every transaction of our engines), PostgreSQL with a row lock on the
+account the action concerns (`lock_account`), and both retry the whole unit of work when the
+database reports a lock timeout, a serialization failure, a deadlock or a unique-key race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import event, select
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from services.models import Account
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# How long a SQLite connection waits for another writer before reporting "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+# PostgreSQL SQLSTATEs after which the same transaction may simply be run again.
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
+WRITE_ATTEMPTS = 8
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@dataclass
+class Database:
+    """An open database: the engine and the session factory services take as `sessions`."""
+
+    engine: AsyncEngine
+    sessions: Sessions
+
+    @property
+    def url(self) -> URL:
+        return self.engine.url
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def is_sqlite(url: str | URL) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file of a SQLite URL, or None for an in-memory database."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    if u.database.startswith("file:"):
+        return None
+    return Path(u.database)
+
+
+def create_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> AsyncEngine:
+    """An async engine configured for this project's transaction rules.
+
+    SQLite: WAL (readers never wait for the writer), foreign keys on, a busy timeout, and every
+    transaction started with BEGIN IMMEDIATE. Python's sqlite3 driver otherwise starts a
+    transaction only at the first write, so two "read then write" transactions could both read
+    the same free store slot; IMMEDIATE takes the write lock up front, making each transaction
+    serialisable, and the busy timeout makes the others wait their turn.
+    """
+    engine = create_async_engine(url, echo=echo, **kwargs)
+    if engine.dialect.name == "sqlite":
+        in_memory = sqlite_file(url) is None
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+            # Take over BEGIN from the driver (see SQLAlchemy's "sqlite_transactions" notes).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                # Safe with WAL: a power cut may lose the last commits, never corrupt the file.
+                cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> Sessions:
+    # expire_on_commit=False: results built from rows stay readable after the commit.
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def open_database(url: str, *, auto_migrate: bool = True, echo: bool = False) -> Database:
+    """Open the database at `url`, creating the SQLite file's folder, and bring the schema up to
+    date. The embedded default (SQLite) always migrates itself; PostgreSQL does when
+    `auto_migrate` is true (otherwise run `sellerbot db upgrade`)."""
+    path = sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, echo=echo)
+    try:
+        if auto_migrate or engine.dialect.name == "sqlite":
+            await upgrade_schema(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return Database(engine=engine, sessions=session_factory(engine))
+
+
+def alembic_config() -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # Keep the application's logging configuration: env.py does not call fileConfig.
+    cfg.attributes["configure_logger"] = False
+    return cfg
+
+
+async def upgrade_schema(engine: AsyncEngine, revision: str = "head") -> None:
+    """Apply the Alembic migrations up to `revision` through `engine`."""
+    from alembic import command
+
+    def run(sync_conn: Any) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = sync_conn
+        command.upgrade(cfg, revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The migration revision the database is at (None for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for failures that mean "another transaction got in the way; run it again"."""
+    if isinstance(exc, IntegrityError):
+        # A unique-key race: a concurrent transaction inserted the same key first. Run again and
+        # the checks see its row and refuse properly (or replay an idempotent result).
+        return True
+    if isinstance(exc, OperationalError) and "locked" in str(exc.orig).lower():
+        return True  # SQLite: "database is locked" after the busy timeout
+    if isinstance(exc, DBAPIError):
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return state in _RETRYABLE_SQLSTATES
+    return False
+
+
+async def write_transaction(
+    sessions: Sessions, work: Callable[[AsyncSession], Awaitable[R]], *, attempts: int = WRITE_ATTEMPTS
+) -> R:
+    """Run `work(session)` in one transaction and commit it, running it again from the start when
+    the database reports a retryable conflict. `work` must not have effects outside the
+    database (send mail after this returns), because it may run more than once."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with sessions() as session, session.begin():
+                return await work(session)
+        except (DBAPIError, IntegrityError) as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            log.debug("retrying a write transaction after %s (attempt %d)", type(exc).__name__, attempt)
+            # A short random pause so that the transactions that collided do not collide again.
+            await asyncio.sleep(random.uniform(0.005, 0.03) * attempt)
+    raise AssertionError("unreachable")
+
+
+async def lock_account(session: AsyncSession, account_id: int) -> Account | None:
+    """Load the account, locking its row until the transaction ends (PostgreSQL
+    `SELECT … FOR UPDATE`). Every action that checks a limit and then writes takes this lock
+    first, so two actions on one account run one after the other. On SQLite the BEGIN IMMEDIATE
+    of the transaction already serialises writers and FOR UPDATE is not emitted."""
+    stmt = select(Account).where(Account.id == account_id).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -1,0 +1,434 @@
+"""The database schema: SQLAlchemy 2 typed models, the same on SQLite and PostgreSQL.
+
+Every datetime is timezone-aware UTC (`UTCDateTime`). Value sets (account state, ratings, …)
+are `StrEnum`s stored as short strings with a CHECK constraint, so a bad value cannot enter
+either database. Secrets (reset tokens, confirmation tokens, link codes) are stored only as
+hashes. A rule the database can enforce by itself is enforced there as well as in Python: the
+unique e-mail and licence, unique store titles per account, and at most one open quota request
+of each kind per account (a partial unique index).
+
+The schema changes only through Alembic migrations (`services/migrations/`); a test checks
+that models and migrations agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Constraint names are part of the schema: fixed conventions keep migrations reproducible and
+# let SQLite batch migrations find constraints by name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    PostgreSQL stores `timestamptz`; SQLite has no time zones and would hand back naive values,
+    so values are converted to UTC on the way in and marked UTC on the way out. A naive value
+    is a bug (whose clock?), so it is rejected rather than guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware (UTC) value")
+        value = value.astimezone(UTC)
+        # SQLite compares datetimes as text: store them without an offset, all in UTC, so that
+        # string order is time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# JSON documents: JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _enum(cls: type[StrEnum], name: str) -> Enum:
+    """A StrEnum column stored as its value, with a CHECK constraint (no native PG enum type, so
+    adding a value is a plain migration)."""
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=max(len(m.value) for m in cls),
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class AccountState(StrEnum):
+    PENDING_VERIFICATION = "pending_verification"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class KycStatus(StrEnum):
+    NOT_SUBMITTED = "not_submitted"
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class PayoutStatus(StrEnum):
+    BOUND = "bound"
+    UNBOUND = "unbound"
+
+
+class Rating(StrEnum):
+    """A seller's or a store's performance rating."""
+
+    PERFECT = "perfect"
+    AVERAGE = "average"
+    POOR = "poor"
+    CRITICAL = "critical"
+    UNKNOWN = "unknown"
+
+
+class Specialization(StrEnum):
+    APPAREL = "apparel"
+    HEALTH_BEAUTY = "health_beauty"
+    ELECTRONICS = "electronics"
+    ADULT = "adult"
+    OTHER = "other"
+
+
+class RequestKind(StrEnum):
+    STORE_QUOTA = "store_quota"
+    LISTING_CAPACITY = "listing_capacity"
+
+
+class RequestStatus(StrEnum):
+    OPEN = "open"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class LinkVerifiedBy(StrEnum):
+    CODE = "code"
+    OPERATOR = "operator"
+
+
+class PickupStatus(StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+
+
+class AuditOutcome(StrEnum):
+    DONE = "done"
+    REFUSED = "refused"
+
+
+class TurnDirection(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        date: Date(),
+        dict[str, Any]: JSONDocument,
+    }
+
+
+class Account(Base):
+    """A merchant account (one company). Mirrors the platform's record of the seller."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    # The address lower-cased: the unique key, so "Seller@X.com" and "seller@x.com" are one login.
+    email_key: Mapped[str] = mapped_column(String(254), unique=True)
+    company: Mapped[str] = mapped_column(String(200))
+    # Unified Social Credit Code, normalised (services.uscc.normalize_licence): one company, one account.
+    licence: Mapped[str] = mapped_column(String(18), unique=True)
+    country: Mapped[str] = mapped_column(String(2))
+    state: Mapped[AccountState] = mapped_column(_enum(AccountState, "account_state"))
+    kyc: Mapped[KycStatus] = mapped_column(_enum(KycStatus, "kyc_status"))
+    payout: Mapped[PayoutStatus] = mapped_column(_enum(PayoutStatus, "payout_status"))
+    rating: Mapped[Rating] = mapped_column(_enum(Rating, "seller_rating"))
+    store_limit: Mapped[int] = mapped_column(Integer)
+    listing_limit: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    stores: Mapped[list[Store]] = relationship(back_populates="account", order_by="Store.id")
+
+    __table_args__ = (
+        CheckConstraint("store_limit >= 0", name="store_limit_non_negative"),
+        CheckConstraint("listing_limit >= 0", name="listing_limit_non_negative"),
+    )
+
+
+class Store(Base):
+    __tablename__ = "stores"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(100))
+    # The title folded for comparison (NFKC, case-folded, spaces collapsed): unique per account.
+    title_key: Mapped[str] = mapped_column(String(200))
+    # None: a store opened before specializations existed; it blocks quota requests.
+    specialization: Mapped[Specialization | None] = mapped_column(
+        _enum(Specialization, "store_specialization"), nullable=True
+    )
+    rating: Mapped[Rating] = mapped_column(_enum(Rating, "store_rating"))
+    # False: temporarily closed by the seller, or banned.
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    banned_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    listings: Mapped[int] = mapped_column(Integer, default=0)
+    icon_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    icon_format: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    icon_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="stores")
+
+    __table_args__ = (
+        UniqueConstraint("account_id", "title_key"),
+        CheckConstraint("listings >= 0", name="listings_non_negative"),
+    )
+
+
+class QuotaRequest(Base):
+    """A request for more stores (store_quota) or more listings per store (listing_capacity)."""
+
+    __tablename__ = "quota_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[RequestKind] = mapped_column(_enum(RequestKind, "request_kind"))
+    status: Mapped[RequestStatus] = mapped_column(_enum(RequestStatus, "request_status"))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column()
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The agent's reason for a rejection (shown to the seller).
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The limit before and after an approval (store_limit or listing_limit).
+    limit_before: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    limit_after: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    __table_args__ = (
+        # At most one open request of each kind per account, enforced by the database itself so
+        # that two concurrent requests cannot both stay open. Partial indexes exist on both backends.
+        Index(
+            "uq_quota_requests_one_open_per_kind",
+            "account_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+
+
+class ResetToken(Base):
+    """A password-reset request. For an address with no account the row is still written (with a
+    token nobody receives) so that registered and unknown addresses cost the same and share the
+    same rate limit: the reply reveals nothing."""
+
+    __tablename__ = "reset_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    # The requested address, lower-cased: the rate limit counts per address as well as per account.
+    email_key: Mapped[str] = mapped_column(String(254), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class EmailChangeRequest(Base):
+    __tablename__ = "email_change_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    new_email: Mapped[str] = mapped_column(String(254))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    confirmed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Set when a newer request, a confirmation or an expiry made this one unusable.
+    cancelled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class LinkCode(Base):
+    """A 6-digit code mailed to link a chat user to an account. As with reset tokens, an unknown
+    address gets a row too (account_id NULL, a code nobody receives), so both cases behave alike."""
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    chat_user_id: Mapped[str] = mapped_column(String(128))
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    # Per-code random salt for the HMAC: equal codes do not give equal hashes.
+    salt: Mapped[str] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    # Set when the code is used, replaced by a newer one, or its tries are exhausted.
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (Index("ix_link_codes_chat_user", "channel", "chat_user_id", "created_at"),)
+
+
+class ChatLink(Base):
+    """A chat user (per channel) linked to one merchant account."""
+
+    __tablename__ = "chat_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    chat_user_id: Mapped[str] = mapped_column(String(128))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    verified_by: Mapped[LinkVerifiedBy] = mapped_column(_enum(LinkVerifiedBy, "link_verified_by"))
+    linked_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("channel", "chat_user_id"),)
+
+
+class PickupBooking(Base):
+    __tablename__ = "pickup_bookings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    city: Mapped[str] = mapped_column(String(64))  # canonical English name
+    address: Mapped[str] = mapped_column(String(300))
+    phone: Mapped[str] = mapped_column(String(32))  # normalised digits
+    parcels: Mapped[int] = mapped_column(Integer)
+    pickup_date: Mapped[date] = mapped_column()
+    status: Mapped[PickupStatus] = mapped_column(_enum(PickupStatus, "pickup_status"))
+    booked_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (CheckConstraint("parcels > 0", name="parcels_positive"),)
+
+
+class AuditEvent(Base):
+    """Every action and every refusal: who, what, on which account, with what outcome."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[AuditOutcome] = mapped_column(_enum(AuditOutcome, "audit_outcome"))
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class IdempotencyKey(Base):
+    """An action already performed under a caller-chosen key: repeating it returns the first
+    result instead of acting again."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    action: Mapped[str] = mapped_column(String(64))
+    # SHA-256 of the action's arguments: the same key with different arguments is a caller bug.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    # The row the action created or changed (store, request, booking …), to rebuild the result.
+    result_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class Conversation(Base):
+    """The state of one conversation (per channel, chat, thread and user), kept in the database
+    so that any bot process can serve the next message. `version` gives optimistic concurrency:
+    a stale write raises StaleDataError instead of silently losing an update."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    # Empty string rather than NULL: NULLs never collide in a unique constraint.
+    thread_id: Mapped[str] = mapped_column(String(128), default="")
+    user_id: Mapped[str] = mapped_column(String(128), default="")
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    flow: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    step: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer)
+
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
+    __table_args__ = (UniqueConstraint("channel", "chat_id", "thread_id", "user_id"),)
+
+
+class Turn(Base):
+    """One message in or out of a conversation, with what the matcher made of it."""
+
+    __tablename__ = "turns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    direction: Mapped[TurnDirection] = mapped_column(_enum(TurnDirection, "turn_direction"))
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    intent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    decision: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    flow_step: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_turns_conversation", "conversation_id", "created_at"),)
