@@ -71,6 +71,10 @@ class OutgoingMail:
         _, address = parseaddr(self.to)
         if len(getaddresses([self.to])) != 1 or "@" not in address:
             raise ValueError(f"not a single e-mail address: {self.to!r}")
+        if not address.isascii():
+            # Would need SMTPUTF8 end to end, and Python would write an invalid To: header for
+            # the outbox; account addresses are validated as ASCII (services/email_address.py).
+            raise ValueError(f"internationalised e-mail address not supported: {self.to!r}")
 
 
 class Mailer(Protocol):

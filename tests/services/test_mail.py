@@ -73,6 +73,16 @@ def test_to_must_be_one_address(to: str) -> None:
         OutgoingMail(to=to, subject="s", text="t")
 
 
+@pytest.mark.parametrize("to", ["张三@例子.中国", "seller@例子.中国", "张三@example.com"])
+def test_internationalised_addresses_are_refused(to: str) -> None:
+    with pytest.raises(ValueError, match="internationalised"):
+        OutgoingMail(to=to, subject="s", text="t")
+
+
+def test_display_name_may_be_chinese() -> None:
+    assert OutgoingMail(to="张三 <seller@example.com>", subject="s", text="t").to.startswith("张三")
+
+
 def test_body_may_have_many_lines() -> None:
     assert OutgoingMail(to="a@example.com", subject="s", text="a\r\nb\n").text == "a\r\nb\n"
 
