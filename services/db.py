@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -202,3 +202,11 @@ async def lock_account(session: AsyncSession, account_id: int) -> Account | None
     of the transaction already serialises writers and FOR UPDATE is not emitted."""
     stmt = select(Account).where(Account.id == account_id).with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def lock_key(session: AsyncSession, key: str) -> None:
+    """Serialise transactions about one thing that has no row to lock yet (an e-mail address, a
+    chat user): a PostgreSQL transaction-scoped advisory lock on the key's hash. SQLite needs
+    none (BEGIN IMMEDIATE)."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))

@@ -1,0 +1,235 @@
+"""Changing the login e-mail (DOMAIN.md, "Changing the login e-mail").
+
+The requester gives the business-licence number and the new address. When the licence matches
+an account, a confirmation link goes to the NEW address; opening it changes the login and the
+OLD address is told. When nothing matches, the outcome says a human agent must take over, and
+nothing changes. Whether the new address already belongs to another account is not revealed
+at request time (that would let anyone probe addresses); it is checked when the link is used,
+by which time the person has shown they control that address.
+
+Confirming also retires the account's outstanding password-reset links and other pending
+changes: they were issued under the old address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.accounts import find_account_by_email, find_account_by_licence
+from services.actions import Outcome, run_action
+from services.db import Sessions, lock_account
+from services.email_address import clean_email, email_key, is_valid_email
+from services.mail import compose, mask_email
+from services.mail_dispatch import MailDispatcher
+from services.models import Account, EmailChangeRequest, ResetToken, utcnow
+from services.policy import Policy
+from services.results import Done, Refused, Rule, Violation, refuse
+from services.tokens import new_token, token_hash
+from services.uscc import licence_problem, normalize_licence
+
+CONFIRM_PAGE = "confirm-email"
+
+
+@dataclass(frozen=True)
+class ConfirmationSent:
+    """A confirmation link went to the new address (shown masked)."""
+
+    new_email_masked: str
+    minutes: int
+
+
+@dataclass(frozen=True)
+class NeedsAgent:
+    """No account has this licence: a human agent must handle the request. Nothing changed."""
+
+    reason: str = "licence_not_found"
+
+
+@dataclass(frozen=True)
+class EmailChanged:
+    account_id: int
+    new_email: str
+
+
+async def request_email_change(
+    *,
+    sessions: Sessions,
+    policy: Policy,
+    mail: MailDispatcher,
+    licence: str,
+    new_email: str,
+    lang: str,
+    actor: str,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> Done[ConfirmationSent | NeedsAgent] | Refused:
+    """Start a login change. Refusals: LICENCE_INVALID (not a valid code: a typing mistake, say
+    what is wrong), EMAIL_INVALID, EMAIL_UNCHANGED (the new address is the current one)."""
+    now = now or utcnow()
+
+    async def work(session: AsyncSession) -> Outcome[ConfirmationSent | NeedsAgent]:
+        violations = []
+        problem = licence_problem(licence)
+        if problem is not None:
+            violations.append(
+                Violation(Rule.LICENCE_INVALID, {"licence": normalize_licence(licence), "problem": problem})
+            )
+        if not is_valid_email(new_email):
+            violations.append(Violation(Rule.EMAIL_INVALID, {"email": clean_email(new_email)}))
+        if violations:
+            return Outcome(refuse(*violations))
+        found = await find_account_by_licence(session, licence)
+        if found is None:
+            return Outcome(Done(NeedsAgent()), details={"matched": False})
+        account = await lock_account(session, found.id)
+        assert account is not None
+        if account.email_key == email_key(new_email):
+            return Outcome(refuse(Violation(Rule.EMAIL_UNCHANGED, {})), account_id=account.id)
+        # A newer request replaces any pending one.
+        await session.execute(
+            update(EmailChangeRequest)
+            .where(
+                EmailChangeRequest.account_id == account.id,
+                EmailChangeRequest.confirmed_at.is_(None),
+                EmailChangeRequest.cancelled_at.is_(None),
+            )
+            .values(cancelled_at=now)
+        )
+        token = new_token()
+        change = EmailChangeRequest(
+            account_id=account.id,
+            new_email=clean_email(new_email),
+            token_hash=token_hash(token),
+            requested_by=actor,
+            created_at=now,
+            expires_at=now + timedelta(minutes=policy.email_change_token_minutes),
+        )
+        session.add(change)
+        await session.flush()
+        message = compose(
+            "email_change_confirm",
+            lang,
+            to=change.new_email,
+            link=mail.link(CONFIRM_PAGE, token),
+            minutes=policy.email_change_token_minutes,
+            company=account.company,
+        )
+        sent = ConfirmationSent(
+            new_email_masked=mask_email(change.new_email), minutes=policy.email_change_token_minutes
+        )
+        return Outcome(
+            Done(sent),
+            account_id=account.id,
+            result_id=change.id,
+            details={"matched": True, "request_id": change.id},
+            mail=[message],
+        )
+
+    async def replay(session: AsyncSession, change_id: int | None) -> ConfirmationSent | NeedsAgent:
+        change = await session.get(EmailChangeRequest, change_id) if change_id is not None else None
+        if change is None:
+            return NeedsAgent()
+        return ConfirmationSent(
+            new_email_masked=mask_email(change.new_email), minutes=policy.email_change_token_minutes
+        )
+
+    return await run_action(
+        sessions,
+        action="request_email_change",
+        actor=actor,
+        params={"licence": normalize_licence(licence), "new_email": clean_email(new_email)},
+        work=work,
+        replay=replay,
+        now=now,
+        idempotency_key=idempotency_key,
+        mail=mail,
+    )
+
+
+async def confirm_email_change(
+    *,
+    sessions: Sessions,
+    policy: Policy,
+    mail: MailDispatcher,
+    token: str,
+    lang: str,
+    actor: str,
+    now: datetime | None = None,
+) -> Done[EmailChanged] | Refused:
+    """Use the confirmation link: the login becomes the new address and the old one is told.
+    Refusals: TOKEN_INVALID (unknown, used, replaced or expired), EMAIL_TAKEN (the new address
+    has meanwhile become another account's login)."""
+    now = now or utcnow()
+
+    async def work(session: AsyncSession) -> Outcome[EmailChanged]:
+        stmt = select(EmailChangeRequest).where(EmailChangeRequest.token_hash == token_hash(token))
+        found = (await session.execute(stmt)).scalar_one_or_none()
+        if found is None:
+            return Outcome(refuse(Violation(Rule.TOKEN_INVALID, {})))
+        account = await lock_account(session, found.account_id)
+        # Read again under the account lock: a concurrent confirmation has committed by now.
+        change = await session.get(EmailChangeRequest, found.id, populate_existing=True)
+        assert account is not None and change is not None
+        if change.confirmed_at is not None or change.cancelled_at is not None or change.expires_at <= now:
+            return Outcome(refuse(Violation(Rule.TOKEN_INVALID, {})), account_id=account.id)
+        holder = await find_account_by_email(session, change.new_email)
+        if holder is not None and holder.id != account.id:
+            return Outcome(
+                refuse(Violation(Rule.EMAIL_TAKEN, {"email": change.new_email})), account_id=account.id
+            )
+        old_email = account.email
+        account.email = change.new_email
+        account.email_key = email_key(change.new_email)
+        account.updated_at = now
+        change.confirmed_at = now
+        await session.execute(
+            update(EmailChangeRequest)
+            .where(
+                EmailChangeRequest.account_id == account.id,
+                EmailChangeRequest.id != change.id,
+                EmailChangeRequest.confirmed_at.is_(None),
+                EmailChangeRequest.cancelled_at.is_(None),
+            )
+            .values(cancelled_at=now)
+        )
+        await session.execute(
+            update(ResetToken)
+            .where(ResetToken.account_id == account.id, ResetToken.used_at.is_(None))
+            .values(used_at=now)
+        )
+        await session.flush()
+        notice = compose(
+            "email_change_notice",
+            lang,
+            to=old_email,
+            new_email_masked=mask_email(change.new_email),
+            company=account.company,
+            support_email=policy.support_email,
+        )
+        return Outcome(
+            Done(EmailChanged(account_id=account.id, new_email=account.email)),
+            account_id=account.id,
+            result_id=account.id,
+            details={"request_id": change.id, "old_email": old_email, "new_email": account.email},
+            mail=[notice],
+        )
+
+    async def replay(session: AsyncSession, account_id: int | None) -> EmailChanged:
+        account = await session.get(Account, account_id)
+        assert account is not None
+        return EmailChanged(account_id=account.id, new_email=account.email)
+
+    return await run_action(
+        sessions,
+        action="confirm_email_change",
+        actor=actor,
+        params={},
+        work=work,
+        replay=replay,
+        now=now,
+        mail=mail,
+    )
