@@ -20,13 +20,16 @@ from services.results import Refused
 
 
 def json_safe(value: Any) -> Any:
-    """`value` as plain JSON data (dates as ISO strings, enums as their values)."""
+    """`value` as plain JSON data (dates as ISO strings, enums as their values). NUL characters,
+    which PostgreSQL cannot store in text or JSON, become U+FFFD."""
     if isinstance(value, enum.Enum):
-        return value.value
+        return json_safe(value.value)
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {json_safe(str(k)): json_safe(v) for k, v in value.items()}
     if isinstance(value, Sequence | set | frozenset) and not isinstance(value, str | bytes):
         return [json_safe(v) for v in value]
     return value

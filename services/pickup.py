@@ -122,6 +122,8 @@ def pickup_detail_violations(
     cleaned = " ".join(unicodedata.normalize("NFKC", address).split())
     if not ADDRESS_MIN <= len(cleaned) <= ADDRESS_MAX:
         problems["address"] = "length"
+    elif any(unicodedata.category(ch) in ("Cc", "Cf") for ch in cleaned):
+        problems["address"] = "characters"
     if normalize_phone(phone) is None:
         problems["phone"] = "format"
     if not 1 <= parcels <= policy.pickup_max_parcels:
