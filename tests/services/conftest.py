@@ -86,10 +86,10 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
     if request.param == "sqlite":
         path = tmp_path / "sellerbot.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        # Enough connections for the concurrency tests to really run side by side.
+        engine = create_engine(f"sqlite+aiosqlite:///{path}", pool_size=25, max_overflow=5)
     else:
         schema = request.getfixturevalue("postgres_schema")
-        # Enough connections for the concurrency tests to really run side by side.
         engine = postgres_engine(schema, pool_size=25, max_overflow=5)
         async with engine.begin() as conn:
             await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
