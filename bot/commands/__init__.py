@@ -1,0 +1,1 @@
+"""Subcommands of `sellerbot`, one module per concern; bot/cli.py assembles them."""
