@@ -60,4 +60,11 @@ def main() -> None:
     """Support bot for Joom merchants: answers in Chinese and English, and acts by the platform's rules."""
 
 
+# The subcommand modules use the helpers above, so they are imported once those exist.
+from bot.commands.admin import admin  # noqa: E402
+from bot.commands.db import db  # noqa: E402
+
+main.add_command(admin)
+main.add_command(db)
+
 __all__ = ["EXIT_BAD_INPUT", "Settings", "fail", "main", "with_settings"]

@@ -1,0 +1,98 @@
+"""`sellerbot db …`: the database schema.
+
+`sellerbot db upgrade` applies the migrations (needed on PostgreSQL when `auto_migrate` is off;
+the embedded SQLite default migrates itself at start-up), `sellerbot db current` tells where the
+database stands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+from sqlalchemy.engine import make_url
+
+from bot.cli import Settings, fail, with_settings
+from services.db import (
+    Database,
+    create_engine,
+    current_revision,
+    head_revision,
+    open_database,
+    sqlite_file,
+    upgrade_schema,
+)
+
+
+def shown_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def open_settings_database(settings: Settings) -> Database:
+    """Open (and, by the settings, migrate) the configured database."""
+    return await open_database(
+        settings.database_url, auto_migrate=settings.database.auto_migrate, echo=settings.database.echo
+    )
+
+
+def embedded_database_missing(settings: Settings) -> Path | None:
+    """The SQLite file when it does not exist yet (a read-only command then has nothing to read and
+    must not create it), else None."""
+    path = sqlite_file(settings.database_url)
+    return path if path is not None and not path.exists() else None
+
+
+@click.group("db")
+def db() -> None:
+    """The database: migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Migrate up to this revision.")
+@with_settings
+def upgrade(settings: Settings, revision: str) -> None:
+    """Apply the database migrations (creates the SQLite file and its folder if needed)."""
+
+    async def run() -> str | None:
+        path = sqlite_file(settings.database_url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade_schema(engine, revision)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        reached = asyncio.run(run())
+    except Exception as exc:  # a bad URL, an unreachable server, an unknown revision
+        fail(f"cannot upgrade {shown_url(settings.database_url)}: {exc}")
+    click.echo(f"{shown_url(settings.database_url)} is at revision {reached} (head: {head_revision()})")
+
+
+@db.command("current")
+@with_settings
+def current(settings: Settings) -> None:
+    """Show the database's migration revision and the latest one."""
+    if embedded_database_missing(settings):
+        fail(f"no database yet at {shown_url(settings.database_url)}; run `sellerbot db upgrade`")
+
+    async def run() -> str | None:
+        engine = create_engine(settings.database_url)
+        try:
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        revision = asyncio.run(run())
+    except Exception as exc:
+        fail(f"cannot read {shown_url(settings.database_url)}: {exc}")
+    state = "up to date" if revision == head_revision() else "needs `sellerbot db upgrade`"
+    click.echo(
+        f"{shown_url(settings.database_url)}: revision {revision or '(empty)'},"
+        f" head {head_revision()}: {state}"
+    )
