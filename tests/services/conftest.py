@@ -3,7 +3,7 @@ PostgreSQL too when SELLERBOT_TEST_POSTGRES_URL is set (else that run skips, say
 
 Speed: the schema is built once per test session with the real migrations — into a template
 SQLite file that each test copies, and into a private PostgreSQL schema (a random name, so
-concurrent test runs on one server do not meet) that is truncated before each test.
+concurrent test runs on one server do not meet) that is emptied before each test.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from services.uscc import uscc_check_character
 from tests.conftest import POSTGRES_URL
 
 NO_POSTGRES = "SELLERBOT_TEST_POSTGRES_URL is not set: the PostgreSQL runs of the database tests are skipped"
-TABLES = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
 
 
 def run_in_own_loop(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -91,8 +90,10 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
     else:
         schema = request.getfixturevalue("postgres_schema")
         engine = postgres_engine(schema, pool_size=25, max_overflow=5)
+        # DELETE rather than TRUNCATE: on a handful of rows it is ten times faster.
         async with engine.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+            for table in reversed(Base.metadata.sorted_tables):
+                await conn.execute(table.delete())
     database = Database(engine=engine, sessions=session_factory(engine))
     try:
         yield database
