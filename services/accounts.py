@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.actions import Outcome, run_action
+from services.audit import violations_detail
 from services.db import Sessions
 from services.eligibility import eligibility_violations
 from services.email_address import clean_email, email_key, is_valid_email
@@ -66,8 +67,6 @@ class AccountView:
         return max(0, self.store_limit - self.stores)
 
     def as_json(self) -> dict[str, Any]:
-        from services.audit import json_safe
-
         return {
             "id": self.id,
             "email": self.email,
@@ -83,9 +82,7 @@ class AccountView:
             "stores": self.stores,
             "free_store_slots": self.free_store_slots,
             "open_requests": [r.as_json() for r in self.open_requests],
-            "increase_blockers": [
-                {"rule": v.rule.value, "params": json_safe(v.params)} for v in self.increase_blockers
-            ],
+            "increase_blockers": violations_detail(self.increase_blockers),
             "created_at": self.created_at.isoformat() if self.created_at else None,
         }
 

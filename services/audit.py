@@ -8,7 +8,7 @@ or file contents.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.models import AuditEvent, AuditOutcome
-from services.results import Refused
+from services.results import Refused, Violation
 
 
 def json_safe(value: Any) -> Any:
@@ -35,8 +35,10 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def violations_detail(refused: Refused) -> list[dict[str, Any]]:
-    return [{"rule": v.rule.value, "params": json_safe(v.params)} for v in refused.violations]
+def violations_detail(violations: Refused | Iterable[Violation]) -> list[dict[str, Any]]:
+    """Violations as JSON data: [{"rule": id, "params": {...}}, …]."""
+    items = violations.violations if isinstance(violations, Refused) else violations
+    return [{"rule": v.rule.value, "params": json_safe(v.params)} for v in items]
 
 
 def record(

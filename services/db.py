@@ -166,8 +166,10 @@ def is_retryable(exc: BaseException) -> bool:
     """True for failures that mean "another transaction got in the way; run it again"."""
     if isinstance(exc, IntegrityError):
         # A unique-key race: a concurrent transaction inserted the same key first. Run again and
-        # the checks see its row and refuse properly (or replay an idempotent result).
-        return True
+        # the checks see its row and refuse properly (or replay an idempotent result). Other
+        # integrity errors (a foreign key, a CHECK) are bugs and are raised at once.
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return state == "23505" or "UNIQUE constraint failed" in str(exc.orig)
     if isinstance(exc, OperationalError) and "locked" in str(exc.orig).lower():
         return True  # SQLite: "database is locked" after the busy timeout
     if isinstance(exc, DBAPIError):

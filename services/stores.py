@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.actions import Outcome, run_action
@@ -460,9 +460,13 @@ async def import_store(
         if specialization is not None:
             parsed, problems = _specialization_violation(specialization)
             violations += problems
-        if listings < 0:
+        if not 0 <= listings <= policy.listing_hard_cap:
+            # active and inactive listings together never exceed the hard cap
             violations.append(
-                Violation(Rule.LIMIT_INVALID, {"field": "listings", "value": listings, "min": 0})
+                Violation(
+                    Rule.LIMIT_INVALID,
+                    {"field": "listings", "value": listings, "min": 0, "max": policy.listing_hard_cap},
+                )
             )
         if banned_at is not None and banned_at > now:
             violations.append(
@@ -509,8 +513,3 @@ async def import_store(
         now=now,
         account_id=account_id,
     )
-
-
-async def store_count(session: AsyncSession, account_id: int) -> int:
-    stmt = select(func.count()).select_from(Store).where(Store.account_id == account_id)
-    return int((await session.execute(stmt)).scalar_one())

@@ -279,6 +279,17 @@ async def test_import_records_existing_stores_without_slot_or_state_checks(
         actor="t",
     )
     assert bad.rules == {Rule.TITLE_DUPLICATE, Rule.SPECIALIZATION_INVALID, Rule.LIMIT_INVALID}
+    over_cap = await import_store(
+        sessions=db.sessions,
+        policy=policy,
+        account_id=account.id,
+        title="Huge",
+        specialization="other",
+        listings=policy.listing_hard_cap + 1,
+        actor="t",
+    )
+    assert over_cap.rules == {Rule.LIMIT_INVALID}
+    assert over_cap.violation(Rule.LIMIT_INVALID).params["max"] == 1000
 
 
 async def test_refusals_write_nothing_but_their_audit_event(db: Database, policy: Policy) -> None:
