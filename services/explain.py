@@ -36,16 +36,29 @@ def _catalogue() -> dict[str, Any]:
     return data
 
 
+def _check_language(lang: str) -> None:
+    if lang not in LANGUAGES:
+        raise ValueError(f"unsupported language {lang!r}; expected one of {', '.join(LANGUAGES)}")
+
+
+def label(kind: str, value: str, lang: str) -> str:
+    """The name people read for an id, e.g. label("rating", "poor", "zh") == "较差". Kinds: rating,
+    specialization, state, kind, status, blocker, field, forbidden, licence_problem,
+    pickup_problem, icon_reason. An unknown value is returned as it is."""
+    _check_language(lang)
+    table: Mapping[str, str] = _catalogue()["labels"][lang][kind]
+    return table.get(str(value), str(value))
+
+
 @cache
 def _environment(lang: str) -> SandboxedEnvironment:
-    labels: Mapping[str, Mapping[str, str]] = _catalogue()["labels"][lang]
     env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
-    def label(value: Any, kind: str) -> str:
-        return labels[kind].get(str(value), str(value))
+    def label_filter(value: Any, kind: str) -> str:
+        return label(kind, value, lang)
 
     def labels_filter(values: Iterable[Any], kind: str, separator: str | None = None) -> str:
-        return (separator or _LIST_SEPARATOR[lang]).join(label(v, kind) for v in values)
+        return (separator or _LIST_SEPARATOR[lang]).join(label(kind, v, lang) for v in values)
 
     def titles(values: Iterable[str]) -> str:
         left, right = _QUOTES[lang]
@@ -54,7 +67,7 @@ def _environment(lang: str) -> SandboxedEnvironment:
     def cities_zh(values: Iterable[str]) -> str:
         return _LIST_SEPARATOR["zh"].join(city_name(v, "zh") for v in values)
 
-    env.filters.update(label=label, labels=labels_filter, titles=titles, cities_zh=cities_zh)
+    env.filters.update(label=label_filter, labels=labels_filter, titles=titles, cities_zh=cities_zh)
     return env
 
 
@@ -66,8 +79,7 @@ def _template(rule: Rule, lang: str) -> Template:
 
 def explain(violation: Violation, lang: str, *, policy: Policy | None = None) -> str:
     """One sentence or two for a seller: what failed and what to do."""
-    if lang not in LANGUAGES:
-        raise ValueError(f"unsupported language {lang!r}; expected one of {', '.join(LANGUAGES)}")
+    _check_language(lang)
     policy = policy or Policy()
     text = _template(violation.rule, lang).render(
         p=dict(violation.params), policy=policy, support_email=policy.support_email

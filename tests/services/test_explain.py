@@ -10,7 +10,7 @@ import jinja2
 import pytest
 
 from services.db import Database
-from services.explain import explain, explain_refusal
+from services.explain import explain, explain_refusal, label
 from services.models import Rating
 from services.pickup import book_pickup
 from services.policy import Policy
@@ -220,3 +220,12 @@ async def test_real_refusals_explain_every_rule_they_name(db: Database, policy: 
         Rule.ICON_FORMAT,
     } <= named
     assert {Rule.PICKUP_DETAILS_INVALID, Rule.PICKUP_CITY} <= named
+
+
+def test_labels_name_ids_for_people() -> None:
+    assert label("rating", "poor", "zh") == "较差"
+    assert label("specialization", "health_beauty", "en") == "health & beauty"
+    assert label("blocker", "payout_unbound", "zh").startswith("尚未绑定")
+    assert label("rating", "unheard_of", "en") == "unheard_of"
+    with pytest.raises(ValueError):
+        label("rating", "poor", "de")
