@@ -14,5 +14,9 @@ class MatcherSettings(BaseModel):
     clarify_threshold: float = Field(0.25, ge=0.0, le=1.0)
     # when the runner-up is this close to the top intent the bot asks instead of answering
     ambiguity_margin: float = Field(0.1, ge=0.0, le=1.0)
+    # regularisation of the linear classifier: larger fits the examples more closely
+    regularization_c: float = Field(1.0, gt=0.0, le=1000.0)
+    # keep the trained matcher under <data dir>/cache so that later starts skip training
+    cache: bool = True
     # empty: the bundled knowledge base; otherwise a folder with the same layout
     knowledge_base_dir: str = ""
