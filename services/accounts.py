@@ -12,6 +12,7 @@ pending_verification → active ⇄ suspended (ACCOUNT_STATE_TRANSITION).
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -178,10 +179,13 @@ def new_account_violations(
     return violations
 
 
-async def _replay_account(session: AsyncSession, account_id: int | None) -> Account:
-    account = await session.get(Account, account_id)
-    assert account is not None
-    return account
+def _replayer(policy: Policy, now: datetime) -> Callable[[AsyncSession, int | None], Awaitable[AccountView]]:
+    async def replay(session: AsyncSession, account_id: int | None) -> AccountView:
+        account = await session.get(Account, account_id)
+        assert account is not None
+        return await account_view(session, account, policy=policy, now=now)
+
+    return replay
 
 
 async def create_account(
@@ -205,7 +209,7 @@ async def create_account(
     """Create a merchant account. Limits default to the policy's values for a new account."""
     now = now or utcnow()
 
-    async def work(session: AsyncSession) -> Outcome[Account]:
+    async def work(session: AsyncSession) -> Outcome[AccountView]:
         violations = new_account_violations(
             email=email,
             company=company,
@@ -243,9 +247,10 @@ async def create_account(
         )
         session.add(account)
         await session.flush()
-        return Outcome(Done(account), account_id=account.id, result_id=account.id)
+        view = await account_view(session, account, policy=policy, now=now)
+        return Outcome(Done(view), account_id=account.id, result_id=account.id)
 
-    result = await run_action(
+    return await run_action(
         sessions,
         action="create_account",
         actor=actor,
@@ -262,16 +267,10 @@ async def create_account(
             "listing_limit": listing_limit,
         },
         work=work,
-        replay=_replay_account,
+        replay=_replayer(policy, now),
         now=now,
         idempotency_key=idempotency_key,
     )
-    if isinstance(result, Refused):
-        return result
-    async with sessions() as session:
-        account = await session.get(Account, result.value.id)
-        assert account is not None
-        return Done(await account_view(session, account, policy=policy, now=now))
 
 
 async def update_account(
@@ -292,7 +291,7 @@ async def update_account(
     KYC, payout binding, the seller rating, or the limits. Fields left None stay as they are."""
     now = now or utcnow()
 
-    async def work(session: AsyncSession) -> Outcome[Account]:
+    async def work(session: AsyncSession) -> Outcome[AccountView]:
         account = await session.get(Account, account_id)
         if account is None:
             return Outcome(refuse(Violation(Rule.ACCOUNT_NOT_FOUND, {"account_id": account_id})))
@@ -325,11 +324,10 @@ async def update_account(
                 setattr(account, name, cast(value))
         account.updated_at = now
         await session.flush()
-        return Outcome(
-            Done(account), account_id=account.id, result_id=account.id, details={"changes": changes}
-        )
+        view = await account_view(session, account, policy=policy, now=now)
+        return Outcome(Done(view), account_id=account.id, result_id=account.id, details={"changes": changes})
 
-    result = await run_action(
+    return await run_action(
         sessions,
         action="update_account",
         actor=actor,
@@ -343,13 +341,7 @@ async def update_account(
             "listing_limit": listing_limit,
         },
         work=work,
-        replay=_replay_account,
+        replay=_replayer(policy, now),
         now=now,
         account_id=account_id,
     )
-    if isinstance(result, Refused):
-        return result
-    async with sessions() as session:
-        view = await get_account(session, account_id=account_id, policy=policy, now=now)
-        assert view is not None
-        return Done(view)

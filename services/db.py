@@ -46,10 +46,6 @@ class Database:
     engine: AsyncEngine
     sessions: Sessions
 
-    @property
-    def url(self) -> URL:
-        return self.engine.url
-
     async def close(self) -> None:
         await self.engine.dispose()
 
