@@ -50,10 +50,6 @@ class Database:
         await self.engine.dispose()
 
 
-def is_sqlite(url: str | URL) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
-
-
 def sqlite_file(url: str | URL) -> Path | None:
     """The file of a SQLite URL, or None for an in-memory database."""
     u = make_url(url)
