@@ -18,6 +18,7 @@ measures the matcher on labelled JSON lines.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import BinaryIO
 
@@ -99,8 +100,8 @@ def _question(line: str) -> tuple[str | None, str | None]:
 def classify(settings: Settings, train: str | None) -> None:
     """Classify questions: JSON lines with a "text" key on stdin, one JSON result per line on stdout."""
     matcher = build_matcher(settings, train)
-    stdin = click.get_binary_stream("stdin")
-    out = click.get_text_stream("stdout")
+    stdin = sys.stdin.buffer
+    out = sys.stdout.buffer  # UTF-8 whatever the locale
     seen = bad = 0
     for number, line, error in _lines(stdin):
         if line is not None and not line.strip():
@@ -112,9 +113,19 @@ def classify(settings: Settings, train: str | None) -> None:
         if error is not None or text is None:
             bad += 1
             click.echo(f"error: line {number}: {error}", err=True)
-            out.write(json.dumps({"line": number, "error": error}, ensure_ascii=False) + "\n")
+            out.write(
+                json.dumps({"line": number, "error": error}, ensure_ascii=False).encode(
+                    "utf-8", "backslashreplace"
+                )
+                + b"\n"
+            )
         else:
-            out.write(json.dumps(matcher.match(text).to_dict(), ensure_ascii=False) + "\n")
+            out.write(
+                json.dumps(matcher.match(text).to_dict(), ensure_ascii=False).encode(
+                    "utf-8", "backslashreplace"
+                )
+                + b"\n"
+            )
         out.flush()
     if seen == 0:
         fail('no input: expected JSON lines with a "text" key on stdin')

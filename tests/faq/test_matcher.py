@@ -1,0 +1,173 @@
+"""The matcher's decisions, robustness and determinism, on the bundled base and on toy data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from faq.knowledge import OUT_OF_SCOPE
+from faq.matcher import ANSWER, CLARIFY, FALLBACK, Matcher, MatcherError, training_key
+from faq.settings import MatcherSettings
+
+TOY = [
+    ("how much is the commission", "fees"),
+    ("what fees do you charge", "fees"),
+    ("is there a deposit", "fees"),
+    ("commission rate", "fees"),
+    ("how many stores can i open", "store_limits"),
+    ("store limit", "store_limits"),
+    ("max number of shops", "store_limits"),
+    ("how many products per store", "store_limits"),
+    ("open a store fee or limit", "fees"),
+    ("open a store fee or limit", "store_limits"),
+    ("what is the weather", OUT_OF_SCOPE),
+    ("tell me a joke", OUT_OF_SCOPE),
+    ("how to sell on amazon", OUT_OF_SCOPE),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("忘记密码了怎么办", "password_reset"),
+        ("i forgot my password", "password_reset"),
+        ("一个号能开几个店", "store_limits"),
+        ("do u pick up parcels in guangzhou", "shipping_pickup"),
+        ("佣金是多少", "fees"),
+        ("how do i bind payoneer", "payment_account"),
+        ("转人工", "human_agent"),
+    ],
+)
+def test_clear_questions_are_answered(kb_matcher: Matcher, text: str, intent: str) -> None:
+    match = kb_matcher.match(text)
+    assert (match.decision, match.intent) == (ANSWER, intent)
+    assert 0.5 <= match.score <= 1.0
+    assert match.candidates[0].intent == intent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "asdkjh qwpoe zzxv",
+        "亚马逊怎么开店",
+        "how to register on amazon",
+        "今天天气怎么样",
+        "🙏🙏🙏",
+        "",
+        "   ",
+    ],
+)
+def test_gibberish_and_other_platforms_fall_back(kb_matcher: Matcher, text: str) -> None:
+    match = kb_matcher.match(text)
+    assert match.decision == FALLBACK
+    assert match.intent == OUT_OF_SCOPE
+
+
+def test_traditional_matches_like_simplified(kb_matcher: Matcher) -> None:
+    for traditional, simplified in [
+        ("密碼忘記了", "密码忘记了"),
+        ("一個帳號能開幾個店鋪", "一个帐号能开几个店铺"),
+    ]:
+        assert np.allclose(kb_matcher.probabilities(traditional), kb_matcher.probabilities(simplified))
+        assert kb_matcher.match(traditional).intent == kb_matcher.match(simplified).intent
+        assert kb_matcher.match(traditional).lang == "zh"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("秘码忘了", "password_reset"),  # same-sound character typo
+        ("i forgot my pasword", "password_reset"),
+        ("how to bind payonner", "payment_account"),
+        ("how many stroes can i open", "store_limits"),
+        ("ＫＹＣ审核要多久？？", "kyc"),  # full width
+    ],
+)
+def test_typos(kb_matcher: Matcher, text: str, intent: str) -> None:
+    match = kb_matcher.match(text)
+    assert match.intent == intent and match.decision != FALLBACK
+
+
+def test_language_of_the_reply(kb_matcher: Matcher) -> None:
+    assert kb_matcher.match("秘码忘了").lang == "zh"
+    assert kb_matcher.match("forgot password").lang == "en"
+    assert kb_matcher.match("payoneer怎么绑定").lang == "zh"
+
+
+def test_scores_are_probabilities(kb_matcher: Matcher) -> None:
+    probs = kb_matcher.probabilities("开店要交钱吗")
+    assert probs.shape == (len(kb_matcher.model.classes),)
+    assert np.isclose(probs.sum(), 1.0) and (probs >= 0).all()
+
+
+def test_near_tie_clarifies_with_two_or_three_candidates() -> None:
+    matcher = Matcher.train(TOY)
+    match = matcher.match("open a store fee or limit")
+    assert match.decision == CLARIFY
+    assert 2 <= len(match.candidates) <= 3
+    assert {c.intent for c in match.candidates[:2]} == {"fees", "store_limits"}
+    assert match.intent == match.candidates[0].intent
+
+
+def test_decision_rules() -> None:
+    settings = MatcherSettings(answer_threshold=0.5, clarify_threshold=0.25, ambiguity_margin=0.1)
+    matcher = Matcher.train(TOY, settings)
+    classes = matcher.model.classes
+    assert classes == ["fees", OUT_OF_SCOPE, "store_limits"]
+
+    def decide(fees: float, oos: float, limits: float):
+        return matcher.decide("q", np.array([fees, oos, limits]), "en")
+
+    assert decide(0.8, 0.1, 0.1).decision == ANSWER
+    assert decide(0.5, 0.05, 0.45).decision == CLARIFY  # close runner-up
+    assert decide(0.4, 0.3, 0.3).decision == CLARIFY  # middling score
+    assert decide(0.2, 0.6, 0.2).decision == FALLBACK  # out of scope wins
+    assert decide(0.4, 0.45, 0.15).decision == FALLBACK
+    low = decide(0.24, 0.5, 0.26)
+    assert low.decision == FALLBACK and low.intent == OUT_OF_SCOPE and low.score == pytest.approx(0.74)
+
+
+def test_training_is_deterministic(tmp_path) -> None:
+    a = Matcher.train(TOY)
+    b = Matcher.train(TOY)
+    for text in ["commission?", "how many shops", "weather today", "开店"]:
+        assert np.array_equal(a.probabilities(text), b.probabilities(text))
+        assert a.match(text) == a.match(text)
+
+
+def test_cache_round_trip(tmp_path) -> None:
+    trained = Matcher.train(TOY, cache_dir=tmp_path)
+    files = list(tmp_path.glob("matcher-*.npz"))
+    assert len(files) == 1 and training_key(TOY, MatcherSettings()) in files[0].name
+    loaded = Matcher.train(TOY, cache_dir=tmp_path)
+    assert loaded.model is not trained.model
+    for text in ["commission rate", "max number of shops", "tell me a joke", "comision"]:
+        assert np.allclose(trained.probabilities(text), loaded.probabilities(text))
+    files[0].write_bytes(b"not a model")  # a damaged cache file is ignored and replaced
+    again = Matcher.train(TOY, cache_dir=tmp_path)
+    assert np.allclose(again.probabilities("store limit"), trained.probabilities("store limit"))
+    no_cache = MatcherSettings(cache=False)
+    Matcher.train(TOY[:-1], no_cache, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("matcher-*.npz"))) == 1
+
+
+def test_with_settings_changes_thresholds_only() -> None:
+    matcher = Matcher.train(TOY)
+    strict = matcher.with_settings(MatcherSettings(answer_threshold=1.0, clarify_threshold=0.0))
+    assert strict.model is matcher.model
+    assert strict.match("commission rate").decision == CLARIFY
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [[], [("a", "x")], [("a", OUT_OF_SCOPE), ("b", OUT_OF_SCOPE)], [("!!!", "x"), ("???", "y")]],
+)
+def test_unusable_training_data(pairs) -> None:
+    with pytest.raises(MatcherError):
+        Matcher.train(pairs)
+
+
+def test_one_intent_with_negatives_is_enough() -> None:
+    matcher = Matcher.train([("forgot password", "password_reset"), ("weather", OUT_OF_SCOPE)])
+    assert matcher.intents == ["password_reset"]
+    assert matcher.match("forgot my password").intent == "password_reset"
