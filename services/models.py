@@ -29,6 +29,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -164,6 +165,12 @@ class AuditOutcome(StrEnum):
 class TurnDirection(StrEnum):
     IN = "in"
     OUT = "out"
+
+
+class HandoffStatus(StrEnum):
+    WAITING = "waiting"  # handed to a person, no agent has answered yet
+    ACTIVE = "active"  # an agent has answered
+    CLOSED = "closed"  # back with the bot
 
 
 class Base(DeclarativeBase):
@@ -429,6 +436,72 @@ class Turn(Base):
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     decision: Mapped[str | None] = mapped_column(String(32), nullable=True)
     flow_step: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Who wrote an outgoing message: None for the bot, "agent:<name>" for a person.
+    author: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_turns_conversation", "conversation_id", "created_at"),)
+
+
+class Handoff(Base):
+    """A conversation handed to a person. While it is open the bot stays silent in that
+    conversation and keeps the transcript; closing it returns the conversation to the bot."""
+
+    __tablename__ = "handoffs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[HandoffStatus] = mapped_column(_enum(HandoffStatus, "handoff_status"))
+    # Why: "requested" (the seller asked), "misses" (the bot could not answer twice),
+    # "email_change_no_match" (a rule that sends the case to a person), ...
+    reason: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column()
+    first_reply_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    agent: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    __table_args__ = (
+        # One open handoff per conversation, whatever races between processes.
+        Index(
+            "uq_handoffs_one_open_per_conversation",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text("status != 'closed'"),
+            postgresql_where=text("status != 'closed'"),
+        ),
+    )
+
+
+class Delivery(Base):
+    """A message for a seller that does not answer an inbound message (an agent's reply): the
+    seller's channel adapter picks it up and sends it, on whichever process serves the channel."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (Index("ix_deliveries_pending", "delivered_at", "conversation_id"),)
+
+
+class Upload(Base):
+    """A file a seller sent during a flow (a store icon), kept until the flow uses it: in the
+    database, so any bot process can finish the flow."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column()

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -114,41 +115,62 @@ def _city_violation(city: str, policy: Policy) -> Violation:
     )
 
 
+def _field_problem(field: str, value: Any, *, policy: Policy, now: datetime) -> str | None:
+    """What is wrong with one pickup detail ("length", "format", "range", "past", …), or None."""
+    if field == "address":
+        cleaned = " ".join(unicodedata.normalize("NFKC", value).split())
+        if not ADDRESS_MIN <= len(cleaned) <= ADDRESS_MAX:
+            return "length"
+        if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in cleaned):
+            return "characters"
+        return None
+    if field == "phone":
+        return None if normalize_phone(value) is not None else "format"
+    if field == "parcels":
+        return None if 1 <= value <= policy.pickup_max_parcels else "range"
+    if field == "date":
+        today = china_today(now)
+        if value < today:
+            return "past"
+        if value > today + timedelta(days=policy.pickup_horizon_days):
+            return "too_far"
+        return None
+    raise ValueError(f"unknown pickup detail {field!r}")
+
+
+def _details_violation(problems: dict[str, str], *, policy: Policy, now: datetime) -> Violation:
+    today = china_today(now)
+    return Violation(
+        Rule.PICKUP_DETAILS_INVALID,
+        {
+            "problems": problems,
+            "address_min": ADDRESS_MIN,
+            "address_max": ADDRESS_MAX,
+            "max_parcels": policy.pickup_max_parcels,
+            "earliest": today.isoformat(),
+            "latest": (today + timedelta(days=policy.pickup_horizon_days)).isoformat(),
+        },
+    )
+
+
+def pickup_field_violation(field: str, value: Any, *, policy: Policy, now: datetime) -> Violation | None:
+    """PICKUP_DETAILS_INVALID for one detail ("address", "phone", "parcels" or "date"), checked
+    by the same rule as the booking, so a conversation can check each answer as it is given."""
+    problem = _field_problem(field, value, policy=policy, now=now)
+    return None if problem is None else _details_violation({field: problem}, policy=policy, now=now)
+
+
 def pickup_detail_violations(
     *, address: str, phone: str, parcels: int, pickup_date: date, policy: Policy, now: datetime
 ) -> list[Violation]:
     """PICKUP_DETAILS_INVALID naming every bad field ("address", "phone", "parcels", "date")."""
-    problems: dict[str, str] = {}
-    cleaned = " ".join(unicodedata.normalize("NFKC", address).split())
-    if not ADDRESS_MIN <= len(cleaned) <= ADDRESS_MAX:
-        problems["address"] = "length"
-    elif any(unicodedata.category(ch) in ("Cc", "Cf") for ch in cleaned):
-        problems["address"] = "characters"
-    if normalize_phone(phone) is None:
-        problems["phone"] = "format"
-    if not 1 <= parcels <= policy.pickup_max_parcels:
-        problems["parcels"] = "range"
-    today = china_today(now)
-    latest = today + timedelta(days=policy.pickup_horizon_days)
-    if pickup_date < today:
-        problems["date"] = "past"
-    elif pickup_date > latest:
-        problems["date"] = "too_far"
-    if not problems:
-        return []
-    return [
-        Violation(
-            Rule.PICKUP_DETAILS_INVALID,
-            {
-                "problems": problems,
-                "address_min": ADDRESS_MIN,
-                "address_max": ADDRESS_MAX,
-                "max_parcels": policy.pickup_max_parcels,
-                "earliest": today.isoformat(),
-                "latest": latest.isoformat(),
-            },
-        )
-    ]
+    values = {"address": address, "phone": phone, "parcels": parcels, "date": pickup_date}
+    problems = {
+        field: problem
+        for field, value in values.items()
+        if (problem := _field_problem(field, value, policy=policy, now=now)) is not None
+    }
+    return [_details_violation(problems, policy=policy, now=now)] if problems else []
 
 
 @dataclass(frozen=True)

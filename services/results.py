@@ -65,6 +65,10 @@ class Rule(StrEnum):
     # chat links
     NOT_LINKED = "not_linked"
     GROUP_CHAT = "group_chat"  # account data and actions are for private chats only
+    # handoff to a person
+    HANDOFF_NOT_FOUND = "handoff_not_found"
+    HANDOFF_CLOSED = "handoff_closed"
+    MESSAGE_INVALID = "message_invalid"  # an agent's message: empty or too long
     CHAT_IDENTITY_INVALID = "chat_identity_invalid"  # empty or malformed channel / chat user id
 
 
