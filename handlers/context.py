@@ -1,0 +1,93 @@
+"""What a handler works with during one inbound message: the message, the conversation state,
+the services, and the replies it is building."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from handlers import replies
+from handlers.state import ButtonMeaning, ConversationState
+from handlers.types import Button, ButtonKind, Inbound, Reply
+
+if TYPE_CHECKING:
+    from handlers.core import ConversationCore
+
+
+@dataclass
+class Understanding:
+    """What the matcher made of the message (logged with the turn)."""
+
+    intent: str | None = None
+    score: float | None = None
+    decision: str | None = None
+
+
+@dataclass
+class TurnContext:
+    core: ConversationCore
+    inbound: Inbound
+    state: ConversationState
+    conversation_id: int
+    now: datetime
+    replies: list[Reply] = field(default_factory=list)
+    understood: Understanding = field(default_factory=Understanding)
+    _account_id: int | None = None
+    _account_looked_up: bool = False
+    # set when the conversation was handed to a person during this turn
+    handed_off: bool = False
+
+    # -- language and replies -------------------------------------------------------------
+    @property
+    def lang(self) -> str:
+        return self.state.lang
+
+    def text(self, key: str, **context: Any) -> str:
+        return replies.say(key, self.lang, **context)
+
+    def say(self, key: str, /, *, buttons: list[Button] | tuple[Button, ...] = (), **context: Any) -> None:
+        """Add the reply `key` (from the catalogue) with optional buttons."""
+        self.replies.append(Reply(text=self.text(key, **context), buttons=tuple(buttons)))
+
+    def say_text(self, text: str, *, buttons: list[Button] | tuple[Button, ...] = ()) -> None:
+        """Add a reply whose text was rendered elsewhere (a knowledge-base answer, a rule
+        explanation)."""
+        self.replies.append(Reply(text=text, buttons=tuple(buttons)))
+
+    def buttons(self, *specs: tuple[str, str, Any]) -> list[Button]:
+        """Buttons for one message: each spec is (label, action, value). They share one group,
+        so pressing one retires the others (a second click is then "already done")."""
+        group = self.state.new_button_group()
+        made = []
+        for label, action, value in specs:
+            bid = self.state.add_button(ButtonMeaning(action=action, value=value, group=group, label=label))
+            made.append(Button(id=bid, label=label))
+        return made
+
+    def private_chat_button(self, label: str, payload: str) -> Button:
+        """A button that opens the private chat with the bot at `payload` (a flow name)."""
+        return Button(id=payload, label=label, kind=ButtonKind.PRIVATE_CHAT)
+
+    # -- the seller's account -------------------------------------------------------------
+    @property
+    def actor(self) -> str:
+        """Who acts, for the audit log: the chat user on their channel."""
+        return f"{self.inbound.channel}:{self.inbound.user_id}"
+
+    async def account_id(self) -> int | None:
+        """The merchant account this chat user is linked to, if any (looked up once per turn)."""
+        if not self._account_looked_up:
+            self._account_id = await self.core.linked_account(self.inbound)
+            self._account_looked_up = True
+        return self._account_id
+
+    def forget_account(self) -> None:
+        self._account_looked_up = False
+
+    def idempotency_key(self, action: str) -> str:
+        """One effect per confirmed action: the key names the conversation, the flow's own id
+        (fixed when the flow started) and the action, so a repeated confirm press or a redelivered
+        message repeats nothing."""
+        flow_id = self.state.data.get("flow_id", "")
+        return f"conv{self.conversation_id}:{flow_id}:{action}"

@@ -1,0 +1,263 @@
+"""The conversation core: one entry point, `ConversationCore.handle(inbound) -> replies`.
+
+Channel adapters (console, Telegram, QQ) call it and know nothing of what happens inside. For
+each message it loads the conversation's state from the database, decides what the message is
+(a button, a command, an answer to the current step of a flow, a question), lets the right
+handler build the replies, then saves the new state and logs the turn — in short transactions,
+so that the services each action calls run their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+
+from faq.knowledge import KnowledgeBase
+from faq.normalize import detect_language, normalize
+from handlers import replies
+from handlers.context import TurnContext
+from handlers.state import ConversationState
+from handlers.types import Inbound, Reply
+from services import handoff as handoff_service
+from services.db import Sessions
+from services.linking import linked_account_id
+from services.mail_dispatch import MailDispatcher
+from services.models import Conversation, Turn, TurnDirection
+from services.policy import Policy
+
+log = logging.getLogger(__name__)
+
+# Longer messages are refused with an explanation rather than half-understood.
+MAX_TEXT_CHARS = 2000
+SAVE_ATTEMPTS = 3
+CANCEL_WORDS = {"cancel", "取消", "退出", "算了", "stop", "quit", "exit"}
+
+
+class MatchCandidate(Protocol):
+    intent: str
+    score: float
+
+
+class MatchResult(Protocol):
+    intent: str
+    score: float
+    decision: str  # "answer", "clarify" or "fallback"
+    candidates: list[Any]
+
+
+class IntentMatcher(Protocol):
+    def match(self, text: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class CoreOptions:
+    bot_username: str = "sellerbot"
+    default_language: str = "zh"
+    # A question typed where a flow expects free text (a store title, an address) interrupts
+    # the flow only when the matcher is at least this sure.
+    interrupt_score: float = 0.8
+
+
+class ConversationCore:
+    def __init__(
+        self,
+        *,
+        sessions: Sessions,
+        policy: Policy,
+        knowledge: KnowledgeBase,
+        matcher: IntentMatcher,
+        mail: MailDispatcher,
+        options: CoreOptions | None = None,
+        clock: Any = None,
+    ) -> None:
+        from handlers.flows import FLOWS  # the flows import this module's types
+
+        self.sessions = sessions
+        self.policy = policy
+        self.knowledge = knowledge
+        self.matcher = matcher
+        self.mail = mail
+        self.options = options or CoreOptions()
+        self.flows = FLOWS
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # -- entry point ------------------------------------------------------------------------
+    async def handle(self, inbound: Inbound) -> list[Reply]:
+        """The replies to one inbound message. Never raises: an internal failure is logged with a
+        reference id and the seller gets an apology quoting it."""
+        if inbound.is_group and not inbound.addressed_to_bot:
+            return []
+        try:
+            return await self._handle(inbound)
+        except Exception:
+            reference = secrets.token_hex(4)
+            log.exception("failed to handle a message [ref %s] channel=%s", reference, inbound.channel)
+            lang = detect_language(inbound.text, self.options.default_language)
+            return [Reply(text=replies.say("errors.internal", lang, reference=reference))]
+
+    async def linked_account(self, inbound: Inbound) -> int | None:
+        async with self.sessions() as session:
+            return await linked_account_id(session, channel=inbound.channel, chat_user_id=inbound.user_id)
+
+    # -- one message ------------------------------------------------------------------------
+    async def _handle(self, inbound: Inbound) -> list[Reply]:
+        for attempt in range(SAVE_ATTEMPTS):
+            conversation_id, state, version, in_handoff = await self._load(inbound)
+            ctx = TurnContext(
+                core=self, inbound=inbound, state=state, conversation_id=conversation_id, now=self.now()
+            )
+            if in_handoff:
+                from handlers.handoff import while_with_agent
+
+                await while_with_agent(ctx)
+            else:
+                await self._dispatch(ctx)
+            try:
+                await self._save(ctx, version)
+            except StaleDataError:
+                # Another process answered a message of this conversation meanwhile: start over
+                # from its state (confirmed actions carry idempotency keys, so nothing repeats).
+                log.info("conversation %s changed concurrently, retrying (%d)", conversation_id, attempt + 1)
+                continue
+            return ctx.replies
+        raise RuntimeError("conversation state kept changing concurrently")
+
+    async def _dispatch(self, ctx: TurnContext) -> None:
+        from handlers import commands, understanding
+        from handlers.flows.base import run_flow_file, run_flow_text
+
+        inbound = ctx.inbound
+        text = inbound.text.strip()
+        if len(text) > MAX_TEXT_CHARS:
+            ctx.say("errors.too_long", limit=MAX_TEXT_CHARS, length=len(text))
+            return
+        if inbound.button is not None:
+            await commands.press_button(ctx, inbound.button)
+            return
+        command = commands.parse_command(text, bot_username=self.options.bot_username)
+        if command is not None:
+            await commands.run_command(ctx, *command)
+            return
+        if inbound.is_group:
+            text = strip_mention(text, self.options.bot_username)
+        if normalize(text) in CANCEL_WORDS:
+            await commands.cancel(ctx)
+            return
+        if inbound.files:
+            await run_flow_file(ctx, inbound.files[0])
+            return
+        if not normalize(text):
+            # empty, or only emoji and punctuation: nothing to understand
+            ctx.say("errors.empty")
+            return
+        if ctx.state.flow is not None:
+            await run_flow_text(ctx, text)
+            return
+        ctx.state.lang = detect_language(text, ctx.state.lang)
+        await understanding.respond(ctx, text)
+
+    # -- persistence ------------------------------------------------------------------------
+    def _key(self, inbound: Inbound) -> dict[str, str]:
+        return {
+            "channel": inbound.channel,
+            "chat_id": inbound.chat_id,
+            "thread_id": inbound.thread_id or "",
+            "user_id": inbound.user_id,
+        }
+
+    def _first_language(self, inbound: Inbound) -> str:
+        hint = (inbound.language_hint or "").lower()
+        if hint.startswith("zh"):
+            return "zh"
+        if hint.startswith("en"):
+            return "en"
+        return self.options.default_language
+
+    async def _load(self, inbound: Inbound) -> tuple[int, ConversationState, int, bool]:
+        key = self._key(inbound)
+        async with self.sessions() as session, session.begin():
+            row = await session.scalar(select(Conversation).filter_by(**key))
+            if row is None:
+                row = Conversation(**key, language=self._first_language(inbound), state={})
+                session.add(row)
+                try:
+                    await session.flush()
+                except Exception:
+                    # created by a concurrent first message: use that one
+                    await session.rollback()
+                    return await self._load(inbound)
+            state = ConversationState.from_row(
+                lang=row.language or self.options.default_language,
+                flow=row.flow,
+                step=row.step,
+                data=row.state,
+            )
+            in_handoff = await handoff_service.open_handoff_id(session, conversation_id=row.id) is not None
+            return row.id, state, row.version, in_handoff
+
+    async def _save(self, ctx: TurnContext, version: int) -> None:
+        state, inbound, now = ctx.state, ctx.inbound, ctx.now
+        async with self.sessions() as session, session.begin():
+            row = await session.get(Conversation, ctx.conversation_id)
+            if row is None or row.version != version:
+                raise StaleDataError("conversation changed")
+            row.language, row.flow, row.step = state.lang, state.flow, state.step
+            row.state = state.to_json()
+            row.updated_at = now
+            session.add(
+                Turn(
+                    conversation_id=ctx.conversation_id,
+                    direction=TurnDirection.IN,
+                    text=describe_inbound(inbound),
+                    language=state.lang,
+                    intent=ctx.understood.intent,
+                    score=ctx.understood.score,
+                    decision=ctx.understood.decision,
+                    flow_step=f"{state.flow}.{state.step}" if state.flow else None,
+                    created_at=now,
+                )
+            )
+            for reply in ctx.replies:
+                session.add(
+                    Turn(
+                        conversation_id=ctx.conversation_id,
+                        direction=TurnDirection.OUT,
+                        text=reply.text,
+                        language=state.lang,
+                        created_at=now,
+                    )
+                )
+            await session.flush()
+
+
+_MENTION_RE_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def strip_mention(text: str, bot_username: str) -> str:
+    """The message without the bot's @username (how a group addresses the bot)."""
+    pattern = _MENTION_RE_CACHE.get(bot_username)
+    if pattern is None:
+        pattern = re.compile(rf"@{re.escape(bot_username)}\b", re.IGNORECASE)
+        _MENTION_RE_CACHE[bot_username] = pattern
+    return pattern.sub(" ", text).strip()
+
+
+def describe_inbound(inbound: Inbound) -> str:
+    """The transcript line of an inbound message (files by name and size, buttons by id)."""
+    parts = []
+    if inbound.text:
+        parts.append(inbound.text[:MAX_TEXT_CHARS])
+    parts += [f"[file {f.name} {len(f.data)} bytes]" for f in inbound.files]
+    if inbound.button is not None:
+        parts.append(f"[button {inbound.button}]")
+    return " ".join(parts) or "[empty]"

@@ -1,0 +1,83 @@
+"""What the seller can look up about their own account: stores, limits and open requests.
+
+Private chat only (account data never appears in a group), and only for a linked chat user.
+"""
+
+from __future__ import annotations
+
+from handlers.context import TurnContext
+from handlers.flows.base import Flow
+from handlers.helpers import load_account
+from services.explain import label
+from services.stores import list_stores
+
+
+class StoresFlow(Flow):
+    name = "stores"
+
+    async def begin(self, ctx: TurnContext) -> None:
+        account_id = await ctx.account_id()
+        if account_id is None:
+            ctx.say("errors.not_linked")
+            return
+        async with ctx.core.sessions() as session:
+            stores = await list_stores(session, account_id=account_id)
+        if not stores:
+            ctx.say(
+                "account.no_stores",
+                buttons=ctx.buttons((ctx.text("actions.open_store"), "flow", "open_store")),
+            )
+            return
+        rows = [
+            {
+                "title": s.title,
+                "specialization": label("specialization", s.specialization.value, ctx.lang)
+                if s.specialization
+                else None,
+                "rating": label("rating", s.rating.value, ctx.lang),
+                "enabled": s.enabled,
+                "banned": s.banned_at is not None,
+                "listings": s.listings,
+                "blockers": [label("blocker", b, ctx.lang) for b in s.selling_blockers],
+            }
+            for s in stores
+        ]
+        ctx.say("account.stores", stores=rows)
+
+    async def prompt(self, ctx: TurnContext) -> None:  # no steps
+        return None
+
+
+class LimitsFlow(Flow):
+    name = "limits"
+
+    async def begin(self, ctx: TurnContext) -> None:
+        account = await load_account(ctx)
+        if account is None:
+            ctx.say("errors.not_linked")
+            return
+        requests = [
+            {
+                "id": r.id,
+                "kind": label("kind", r.kind.value, ctx.lang),
+                "status": label("status", r.status.value, ctx.lang),
+            }
+            for r in account.open_requests
+        ]
+        buttons = []
+        if not account.increase_blockers:
+            buttons = ctx.buttons((ctx.text("actions.quota"), "flow", "quota"))
+        ctx.say(
+            "account.limits",
+            buttons=buttons,
+            stores=account.stores,
+            store_limit=account.store_limit,
+            free=account.free_store_slots,
+            listing_limit=account.listing_limit,
+            hard_cap=ctx.core.policy.listing_hard_cap,
+            requests=requests,
+            eligible=not account.increase_blockers,
+        )
+
+    async def prompt(self, ctx: TurnContext) -> None:
+        return None

@@ -1,0 +1,208 @@
+"""Multi-step flows: how a flow starts, takes answers, is interrupted by a question and goes on.
+
+A flow is a small state machine whose step and collected answers live in the conversation
+state. Every answer is validated with the service rules as it is given, the seller can
+correct any answer from the summary, and nothing changes until the seller confirms.
+
+A message typed during a flow is first offered to the current step. If the step cannot use
+it and the matcher recognises a question, the question is answered and the step asked again:
+the flow goes on. Where a step takes free text (a store title, an address), almost anything
+is a valid answer, so only a message that looks like a question and that the matcher is sure
+about interrupts the flow.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any, ClassVar
+
+from faq.normalize import detect_language
+from handlers.context import TurnContext, Understanding
+from handlers.types import InboundFile
+
+# Flows a deep link or an action button may open.
+FLOW_ENTRY_POINTS = (
+    "link",
+    "open_store",
+    "quota",
+    "password_reset",
+    "change_email",
+    "pickup",
+    "stores",
+    "limits",
+)
+# Intents that never interrupt a flow (a "thanks" or "ok" mid-flow is not a question).
+NOT_INTERRUPTING = {"smalltalk"}
+_QUESTION_RE = re.compile(
+    r"[?？]|吗|么|怎|如何|多少|几|哪|为什么|能不能|可以|是否|啥|什么|"
+    r"\b(how|what|why|when|where|which|can|could|do|does|is|are|should|may)\b",
+    re.IGNORECASE,
+)
+
+
+def looks_like_question(text: str) -> bool:
+    return bool(_QUESTION_RE.search(text))
+
+
+class Flow:
+    """Base of every flow. Subclasses set `name`, implement `begin` and `prompt`, and whichever
+    of `on_text`, `on_choice`, `on_file` their steps need."""
+
+    name: ClassVar[str]
+    needs_account: ClassVar[bool] = True
+    private_only: ClassVar[bool] = True
+    free_text_steps: ClassVar[frozenset[str]] = frozenset()
+    file_steps: ClassVar[frozenset[str]] = frozenset()
+
+    # -- to implement -----------------------------------------------------------------------
+    async def begin(self, ctx: TurnContext) -> None:
+        raise NotImplementedError
+
+    async def prompt(self, ctx: TurnContext) -> None:
+        """Ask the current step's question again (after an interruption or a bad answer)."""
+        raise NotImplementedError
+
+    async def on_text(self, ctx: TurnContext, text: str) -> bool:
+        """Take a typed answer. True if it was the step's answer (valid or not, the replies say
+        what happened); False if the step cannot use it, so it may be a question instead."""
+        return False
+
+    async def on_choice(self, ctx: TurnContext, value: Any) -> None:
+        await self.prompt(ctx)
+
+    async def on_file(self, ctx: TurnContext, file: InboundFile) -> None:
+        ctx.say("files.unexpected")
+        await self.prompt(ctx)
+
+    # -- helpers for subclasses -------------------------------------------------------------
+    def enter(self, ctx: TurnContext, step: str, **data: Any) -> None:
+        """Start this flow at `step`; `flow_id` makes the flow's idempotency keys unique."""
+        ctx.state.enter(self.name, step, flow_id=secrets.token_hex(6), **data)
+
+    def goto(self, ctx: TurnContext, step: str) -> None:
+        ctx.state.step = step
+
+    def finish(self, ctx: TurnContext) -> None:
+        ctx.state.leave_flow()
+
+    def choices(self, ctx: TurnContext, *specs: tuple[str, Any]) -> list:
+        """Buttons for the current step: (label, value). A press is only taken while the flow
+        is still at that step; an older button is answered as expired."""
+        step = ctx.state.step
+        return ctx.buttons(
+            *[(label, "choice", {"flow": self.name, "step": step, "value": v}) for label, v in specs]
+        )
+
+
+def flow_named(ctx: TurnContext, name: str | None) -> Flow | None:
+    return ctx.core.flows.get(name) if name else None
+
+
+async def start_flow(ctx: TurnContext, name: str) -> None:
+    """Open a flow: in a group, offer the private chat instead; without a linked account, link
+    first and come back to this flow."""
+    if name == "agent":
+        from handlers.handoff import hand_off
+
+        await hand_off(ctx, reason="requested")
+        return
+    flow = flow_named(ctx, name)
+    if flow is None:
+        ctx.say("buttons.expired")
+        return
+    if ctx.inbound.is_group and flow.private_only:
+        label = ctx.text(f"actions.{name}")
+        ctx.say("group.private_only", buttons=[ctx.private_chat_button(label, name)])
+        return
+    ctx.state.leave_flow()
+    if flow.needs_account and await ctx.account_id() is None:
+        ctx.state.resume_flow = name
+        link = flow_named(ctx, "link")
+        assert link is not None
+        await link.begin(ctx)
+        return
+    await flow.begin(ctx)
+
+
+async def resume_after_link(ctx: TurnContext) -> None:
+    """Called by the link flow once linked: go on with the flow the seller first asked for."""
+    name, ctx.state.resume_flow = ctx.state.resume_flow, None
+    ctx.forget_account()
+    if name:
+        await start_flow(ctx, name)
+
+
+async def continue_flow_after_interruption(ctx: TurnContext) -> None:
+    flow = flow_named(ctx, ctx.state.flow)
+    if flow is not None:
+        ctx.say("flows.resume")
+        await flow.prompt(ctx)
+
+
+async def run_flow_text(ctx: TurnContext, text: str) -> None:
+    flow = flow_named(ctx, ctx.state.flow)
+    if flow is None:  # a flow of an older version of the bot
+        ctx.state.leave_flow()
+        ctx.say("flows.lost")
+        return
+    if ctx.state.step in flow.free_text_steps:
+        if looks_like_question(text) and await _answer_if_question(
+            ctx, text, ctx.core.options.interrupt_score
+        ):
+            return
+        await flow.on_text(ctx, text)
+        return
+    mark = len(ctx.replies)
+    if await flow.on_text(ctx, text):
+        return
+    if await _answer_if_question(ctx, text, 0.0, drop_from=mark):
+        return
+    # Neither an answer nor a question: the step's own explanation stands.
+    if len(ctx.replies) == mark:
+        await flow.prompt(ctx)
+
+
+async def _answer_if_question(
+    ctx: TurnContext, text: str, min_score: float, drop_from: int | None = None
+) -> bool:
+    from handlers.understanding import answer_intent
+
+    match = ctx.core.matcher.match(text)
+    if match.decision != "answer" or match.intent in NOT_INTERRUPTING or float(match.score) < min_score:
+        return False
+    if drop_from is not None:
+        del ctx.replies[drop_from:]
+    ctx.state.lang = detect_language(text, ctx.state.lang)
+    ctx.understood = Understanding(intent=match.intent, score=float(match.score), decision=match.decision)
+    current = ctx.state.flow
+    await answer_intent(ctx, match.intent)
+    if ctx.state.flow == current and not ctx.handed_off:
+        await continue_flow_after_interruption(ctx)
+    return True
+
+
+async def run_flow_file(ctx: TurnContext, file: InboundFile) -> None:
+    flow = flow_named(ctx, ctx.state.flow)
+    if flow is None:
+        ctx.say("files.unexpected_no_flow")
+        return
+    if ctx.state.step not in flow.file_steps:
+        ctx.say("files.unexpected")
+        await flow.prompt(ctx)
+        return
+    await flow.on_file(ctx, file)
+
+
+async def run_flow_choice(ctx: TurnContext, value: Any) -> None:
+    flow = flow_named(ctx, ctx.state.flow)
+    if (
+        flow is None
+        or not isinstance(value, dict)
+        or value.get("flow") != flow.name
+        or value.get("step") != ctx.state.step
+    ):
+        ctx.say("buttons.expired")
+        await continue_flow_after_interruption(ctx)
+        return
+    await flow.on_choice(ctx, value.get("value"))

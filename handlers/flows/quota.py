@@ -1,0 +1,131 @@
+"""Requesting more stores or more listing capacity.
+
+The seller picks what to ask for, sees the eligibility verdict at once (every failed condition,
+with the stores concerned and what to do), and confirms an eligible request. The service
+checks everything again on confirm, so a verdict that went stale in between cannot slip through.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.context import TurnContext
+from handlers.flows.base import Flow
+from handlers.helpers import explain_refusal, load_account
+from services.models import RequestKind, RequestStatus
+from services.quota import request_increase
+from services.results import Refused, Rule, Violation, refuse
+
+KINDS = {"store_quota": RequestKind.STORE_QUOTA, "listing_capacity": RequestKind.LISTING_CAPACITY}
+_KIND_WORDS = {
+    "store_quota": ("store", "shop", "店铺", "店"),
+    "listing_capacity": ("listing", "product", "sku", "商品", "产品", "库容", "上架"),
+}
+
+
+class QuotaFlow(Flow):
+    name = "quota"
+
+    async def begin(self, ctx: TurnContext) -> None:
+        self.enter(ctx, "kind")
+        await self.prompt(ctx)
+
+    async def prompt(self, ctx: TurnContext) -> None:
+        step, data = ctx.state.step, ctx.state.data
+        if step == "kind":
+            buttons = self.choices(
+                ctx,
+                (ctx.text("quota.kind_store_quota"), "store_quota"),
+                (ctx.text("quota.kind_listing_capacity"), "listing_capacity"),
+                (ctx.text("actions.cancel"), "cancel"),
+            )
+            ctx.say("quota.ask_kind", buttons=buttons)
+        elif step == "confirm":
+            buttons = self.choices(
+                ctx, (ctx.text("actions.confirm"), "confirm"), (ctx.text("actions.cancel"), "cancel")
+            )
+            ctx.say(
+                f"quota.confirm_{data['kind']}", buttons=buttons, before=data["before"], after=data["after"]
+            )
+
+    async def on_text(self, ctx: TurnContext, text: str) -> bool:
+        if ctx.state.step == "kind":
+            lowered = text.casefold()
+            kinds = [k for k, words in _KIND_WORDS.items() if any(w in lowered for w in words)]
+            if len(kinds) == 1:
+                await self._verdict(ctx, kinds[0])
+                return True
+        ctx.say("flows.use_buttons")
+        return False
+
+    async def on_choice(self, ctx: TurnContext, value: Any) -> None:
+        step = ctx.state.step
+        if step == "kind" and value in KINDS:
+            await self._verdict(ctx, value)
+        elif step == "confirm" and value == "confirm":
+            await self._request(ctx)
+        elif value == "cancel":
+            self.finish(ctx)
+            ctx.say("commands.cancelled_short")
+        else:
+            await self.prompt(ctx)
+
+    async def _verdict(self, ctx: TurnContext, kind: str) -> None:
+        account = await load_account(ctx)
+        if account is None:
+            self.finish(ctx)
+            ctx.say("errors.not_linked")
+            return
+        policy = ctx.core.policy
+        violations: list[Violation] = []
+        for request in account.open_requests:
+            if request.kind.value == kind and request.status is RequestStatus.OPEN:
+                violations.append(
+                    Violation(Rule.REQUEST_ALREADY_OPEN, {"kind": kind, "request_id": request.id})
+                )
+        if kind == "listing_capacity" and account.listing_limit >= policy.listing_hard_cap:
+            violations.append(
+                Violation(
+                    Rule.LISTING_CAP_REACHED,
+                    {"listing_limit": account.listing_limit, "cap": policy.listing_hard_cap},
+                )
+            )
+        violations += account.increase_blockers
+        if violations:
+            self.finish(ctx)
+            ctx.say("quota.not_eligible")
+            explain_refusal(ctx, refuse(*violations))
+            return
+        if kind == "store_quota":
+            before, after = account.store_limit, account.store_limit + policy.quota_step
+        else:
+            before, after = account.listing_limit, policy.listing_hard_cap
+        ctx.state.data.update(kind=kind, before=before, after=after)
+        self.goto(ctx, "confirm")
+        await self.prompt(ctx)
+
+    async def _request(self, ctx: TurnContext) -> None:
+        account_id = await ctx.account_id()
+        kind = ctx.state.data["kind"]
+        self.finish(ctx)
+        if account_id is None:
+            ctx.say("errors.not_linked")
+            return
+        result = await request_increase(
+            sessions=ctx.core.sessions,
+            policy=ctx.core.policy,
+            account_id=account_id,
+            kind=KINDS[kind],
+            actor=ctx.actor,
+            idempotency_key=ctx.idempotency_key(f"request_{kind}"),
+            now=ctx.now,
+        )
+        if isinstance(result, Refused):
+            ctx.say("quota.not_eligible")
+            explain_refusal(ctx, result)
+            return
+        request = result.value
+        if request.status is RequestStatus.APPROVED:
+            ctx.say(f"quota.approved_{kind}", before=request.limit_before, after=request.limit_after)
+        else:
+            ctx.say("quota.queued", request_id=request.id)

@@ -1,0 +1,107 @@
+"""The state of one conversation, stored in the database between messages.
+
+Nothing about a conversation is kept in process memory: a restart, or another bot process,
+continues exactly where the last message left it. The state is small JSON: the reply
+language, the flow in progress with its step and collected answers, the live buttons and the
+count of consecutive misses.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Buttons of the most recent messages stay pressable; older ones expire.
+LIVE_BUTTON_GROUPS = 4
+# Pressed button ids remembered, so a second click is told "already done", not "expired".
+REMEMBERED_PRESSES = 30
+
+
+@dataclass
+class ButtonMeaning:
+    action: str  # what pressing it does: "intent", "flow", "choice", "agent", ...
+    value: Any = None
+    group: int = 0  # buttons sent in one message share a group; pressing one retires the group
+    label: str = ""
+
+
+@dataclass
+class ConversationState:
+    lang: str
+    flow: str | None = None
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    buttons: dict[str, ButtonMeaning] = field(default_factory=dict)
+    pressed: list[str] = field(default_factory=list)
+    group_seq: int = 0
+    # consecutive questions the bot could not answer; two in a row offer a human agent
+    misses: int = 0
+    # the flow to resume after the account is linked (e.g. open_store asked by an unlinked user)
+    resume_flow: str | None = None
+    # the seller chose the reply language with /lang (still followed by detection per message)
+    lang_chosen: bool = False
+
+    # -- persistence -------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        # lang, flow and step have columns of their own on the conversation row
+        for key in ("lang", "flow", "step"):
+            data.pop(key)
+        return data
+
+    @classmethod
+    def from_row(
+        cls, *, lang: str, flow: str | None, step: str | None, data: dict[str, Any] | None
+    ) -> ConversationState:
+        data = dict(data or {})
+        buttons = {
+            str(k): ButtonMeaning(**v)
+            for k, v in (data.pop("buttons", None) or {}).items()
+            if isinstance(v, dict)
+        }
+        known = {f for f in cls.__dataclass_fields__ if f not in {"lang", "flow", "step", "buttons"}}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        return cls(lang=lang, flow=flow, step=step, buttons=buttons, **kwargs)
+
+    # -- flows -------------------------------------------------------------------------------
+    def enter(self, flow: str, step: str, **data: Any) -> None:
+        self.flow, self.step, self.data = flow, step, dict(data)
+
+    def leave_flow(self) -> None:
+        self.flow, self.step, self.data = None, None, {}
+
+    # -- buttons -----------------------------------------------------------------------------
+    def new_button_group(self) -> int:
+        self.group_seq += 1
+        live = sorted({m.group for m in self.buttons.values()})
+        for old in live[: max(0, len(live) - (LIVE_BUTTON_GROUPS - 1))]:
+            self._retire_group(old, remember=False)
+        return self.group_seq
+
+    def add_button(self, meaning: ButtonMeaning) -> str:
+        # Short, opaque, and not guessable from the previous one.
+        while True:
+            button_id = f"{meaning.group:x}{secrets.token_hex(2)}"
+            if button_id not in self.buttons:
+                break
+        self.buttons[button_id] = meaning
+        return button_id
+
+    def press(self, button_id: str) -> ButtonMeaning | None:
+        """The meaning of a pressed button, retiring its group; None if unknown or already used."""
+        meaning = self.buttons.get(button_id)
+        if meaning is None:
+            return None
+        self._retire_group(meaning.group, remember=True)
+        return meaning
+
+    def was_pressed(self, button_id: str) -> bool:
+        return button_id in self.pressed
+
+    def _retire_group(self, group: int, *, remember: bool) -> None:
+        for bid in [b for b, m in self.buttons.items() if m.group == group]:
+            del self.buttons[bid]
+            if remember:
+                self.pressed.append(bid)
+        del self.pressed[:-REMEMBERED_PRESSES]

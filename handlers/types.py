@@ -1,0 +1,59 @@
+"""What crosses the boundary between a channel adapter and the conversation core.
+
+An adapter turns its channel's update into an `Inbound` and sends each `Reply` back; it never
+sees the meaning of a button (buttons carry short opaque ids whose meaning the core keeps in
+the conversation state).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class InboundFile:
+    """A file the user sent (a photo or a document). `data` is the content; the name is only a
+    hint for messages, never used to judge the type."""
+
+    name: str
+    data: bytes
+    mime_type: str = ""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    channel: str  # "console", "telegram", "qq", ...
+    chat_id: str
+    user_id: str
+    text: str = ""
+    thread_id: str = ""
+    display_name: str = ""
+    files: tuple[InboundFile, ...] = ()
+    is_group: bool = False
+    # In a group: the message is a command, mentions the bot, or replies to it.
+    addressed_to_bot: bool = True
+    # The id of a pressed button (`Button.id`), instead of text.
+    button: str | None = None
+    # The channel's language hint for the user (e.g. Telegram's language_code), if any.
+    language_hint: str | None = None
+
+
+class ButtonKind(StrEnum):
+    CALLBACK = "callback"  # pressing it sends `Inbound.button = id`
+    PRIVATE_CHAT = "private_chat"  # opens a private chat with the bot, starting with `/start <id>`
+
+
+@dataclass(frozen=True)
+class Button:
+    id: str
+    label: str
+    kind: ButtonKind = ButtonKind.CALLBACK
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    buttons: tuple[Button, ...] = ()
+    # Attached files (name, content), e.g. an icon preview; most replies have none.
+    files: tuple[InboundFile, ...] = field(default=())

@@ -1,0 +1,117 @@
+"""Turning a question into a reply: answer it, ask "A or B?", or say what the bot can do.
+
+The matcher decides `answer`, `clarify` or `fallback`; two misses in a row offer a person.
+An answer whose intent has an action carries that action's button; in a group chat the
+button opens the private chat instead, since actions and account data are private.
+"""
+
+from __future__ import annotations
+
+from handlers.context import TurnContext, Understanding
+
+# A knowledge-base action -> the flow that performs it.
+ACTION_FLOWS = {
+    "send_reset_link": "password_reset",
+    "change_email": "change_email",
+    "show_limits": "limits",
+    "open_store": "open_store",
+    "request_increase": "quota",
+    "show_stores": "stores",
+    "book_pickup": "pickup",
+}
+# The topics of the menu (/help, /start, after a miss), in this order.
+MENU_INTENTS = (
+    "registration",
+    "required_documents",
+    "fees",
+    "payouts",
+    "store_limits",
+    "open_store",
+    "quota_increase",
+    "password_reset",
+    "shipping_pickup",
+    "human_agent",
+)
+MISSES_BEFORE_AGENT = 2
+
+
+def intent_title(ctx: TurnContext, intent_id: str) -> str:
+    intent = ctx.core.knowledge.intents.get(intent_id)
+    return intent.title[ctx.lang] if intent else intent_id
+
+
+async def respond(ctx: TurnContext, text: str) -> None:
+    """Reply to a question asked outside any flow."""
+    match = ctx.core.matcher.match(text)
+    ctx.understood = Understanding(intent=match.intent, score=float(match.score), decision=match.decision)
+    if match.decision == "answer":
+        await answer_intent(ctx, match.intent)
+    elif match.decision == "clarify":
+        clarify(ctx, [c.intent for c in match.candidates])
+    else:
+        not_understood(ctx)
+
+
+async def answer_intent(ctx: TurnContext, intent_id: str, *, chosen: bool = False) -> None:
+    """The knowledge-base answer of an intent, with its action button if it has one."""
+    from handlers.handoff import hand_off
+
+    knowledge = ctx.core.knowledge
+    if intent_id not in knowledge.intents:
+        not_understood(ctx)
+        return
+    ctx.state.misses = 0
+    if chosen and ctx.understood.intent is None:
+        ctx.understood = Understanding(intent=intent_id, score=1.0, decision="chosen")
+    if intent_id == "human_agent":
+        await hand_off(ctx, reason="requested")
+        return
+    answer = knowledge.render(intent_id, ctx.lang, ctx.core.policy)
+    action = knowledge.intents[intent_id].action
+    flow = ACTION_FLOWS.get(action or "")
+    buttons = []
+    if flow is not None:
+        label = ctx.text(f"actions.{flow}")
+        if ctx.inbound.is_group:
+            buttons = [ctx.private_chat_button(label, flow)]
+        else:
+            buttons = ctx.buttons((label, "flow", flow))
+    ctx.say_text(answer, buttons=buttons)
+
+
+def clarify(ctx: TurnContext, candidates: list[str]) -> None:
+    """Ask "did you mean A or B?" with a button per candidate and one for "neither"."""
+    known = [c for c in candidates if c in ctx.core.knowledge.intents][:3]
+    if len(known) < 2:
+        not_understood(ctx)
+        return
+    specs = [(intent_title(ctx, c), "intent", c) for c in known]
+    specs.append((ctx.text("understanding.none_of_these"), "none_of_these", None))
+    ctx.say(
+        "understanding.clarify", buttons=ctx.buttons(*specs), options=[intent_title(ctx, c) for c in known]
+    )
+
+
+def not_understood(ctx: TurnContext) -> None:
+    """Out of scope: say what the bot can help with; after repeated misses offer a person."""
+    ctx.state.misses += 1
+    if ctx.state.misses >= MISSES_BEFORE_AGENT:
+        label = ctx.text("actions.agent")
+        if ctx.inbound.is_group:
+            buttons = [ctx.private_chat_button(label, "agent")]
+        else:
+            buttons = ctx.buttons((label, "agent", "misses"), (ctx.text("actions.menu"), "menu", None))
+        ctx.say("understanding.offer_agent", buttons=buttons)
+        return
+    topic_menu(ctx, "understanding.fallback")
+
+
+def topic_menu(ctx: TurnContext, key: str) -> None:
+    """A reply (`key`) followed by the topics the bot can help with, as buttons."""
+    topics = [i for i in MENU_INTENTS if i in ctx.core.knowledge.intents]
+    titles = [intent_title(ctx, i) for i in topics]
+    ctx.say(
+        key,
+        buttons=ctx.buttons(*[(t, "intent", i) for t, i in zip(titles, topics, strict=True)]),
+        topics=titles,
+    )
