@@ -51,6 +51,12 @@ MODEL_VERSION = "1"
 # features, same accuracy); small bases keep them all.
 MIN_DF_ABOVE = 10_000
 MAX_CANDIDATES = 3
+# Calibration: the temperature is fitted by cross-validation when there are at least this many
+# examples per class on average, and kept within TEMPERATURE_RANGE; smaller training sets get
+# DEFAULT_TEMPERATURE, about what was fitted on both the bundled base and CLINC150 (0.15–0.16).
+CALIBRATION_MIN_PER_CLASS = 10
+TEMPERATURE_RANGE = (0.03, 0.5)
+DEFAULT_TEMPERATURE = 0.15
 
 
 class MatcherError(Exception):
@@ -180,8 +186,12 @@ def train_model(
     X = vocab.matrix(docs)
     C = settings.regularization_c
     weights, bias = training.fit_svm(X, y, len(classes), C)
-    oof = training.out_of_fold_scores(X, y, len(classes), C)
-    temperature = training.fit_temperature(oof, y)
+    if len(kept) >= CALIBRATION_MIN_PER_CLASS * len(classes):
+        oof = training.out_of_fold_scores(X, y, len(classes), C)
+        temperature = training.fit_temperature(oof, y)
+        temperature = min(max(temperature, TEMPERATURE_RANGE[0]), TEMPERATURE_RANGE[1])
+    else:  # too few examples for cross-validation to say anything
+        temperature = DEFAULT_TEMPERATURE
     words = Counter(w for i in kept for w in latin_words(normalized[i]))
     return Model(classes, vocab, weights, bias, temperature, dict(words))
 

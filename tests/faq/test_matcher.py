@@ -100,13 +100,26 @@ def test_scores_are_probabilities(kb_matcher: Matcher) -> None:
     assert np.isclose(probs.sum(), 1.0) and (probs >= 0).all()
 
 
-def test_near_tie_clarifies_with_two_or_three_candidates() -> None:
-    matcher = Matcher.train(TOY)
-    match = matcher.match("open a store fee or limit")
+# Two intents with the same examples: every question about them is a tie.
+TIE = [
+    (t, i) for t in ("how do i ship", "send my parcel", "shipping method") for i in ("pickup", "shipping")
+] + [
+    ("how much is the commission", "fees"),
+    ("what fees", "fees"),
+    ("commission rate", "fees"),
+    ("weather today", OUT_OF_SCOPE),
+    ("tell me a joke", OUT_OF_SCOPE),
+]
+
+
+@pytest.mark.parametrize("text", ["how do i ship my parcel", "shipping", "SHIP??"])
+def test_near_tie_clarifies_with_two_or_three_candidates(text: str) -> None:
+    match = Matcher.train(TIE).match(text)
     assert match.decision == CLARIFY
     assert 2 <= len(match.candidates) <= 3
-    assert {c.intent for c in match.candidates[:2]} == {"fees", "store_limits"}
+    assert {c.intent for c in match.candidates[:2]} == {"pickup", "shipping"}
     assert match.intent == match.candidates[0].intent
+    assert match.candidates[0].score == pytest.approx(match.candidates[1].score, abs=0.01)
 
 
 def test_decision_rules() -> None:
@@ -155,6 +168,7 @@ def test_with_settings_changes_thresholds_only() -> None:
     matcher = Matcher.train(TOY)
     strict = matcher.with_settings(MatcherSettings(answer_threshold=1.0, clarify_threshold=0.0))
     assert strict.model is matcher.model
+    assert matcher.match("commission rate").decision == ANSWER
     assert strict.match("commission rate").decision == CLARIFY
 
 
