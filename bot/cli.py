@@ -62,10 +62,12 @@ def main() -> None:
 
 # The subcommand modules use the helpers above, so they are imported once those exist.
 from bot.commands.admin import admin  # noqa: E402
+from bot.commands.chat import chat  # noqa: E402
 from bot.commands.db import db  # noqa: E402
 from bot.commands.faq import classify, faq  # noqa: E402
 
 main.add_command(admin)
+main.add_command(chat)
 main.add_command(db)
 main.add_command(classify)
 main.add_command(faq)

@@ -301,8 +301,10 @@ async def close_handoff(
 
 
 # -- deliveries ---------------------------------------------------------------------------------
-async def pending_deliveries(session: AsyncSession, *, channel: str, limit: int = 100) -> list[DeliveryView]:
-    """Messages waiting to be sent on a channel, oldest first."""
+async def pending_deliveries(
+    session: AsyncSession, *, channel: str, chat_id: str | None = None, limit: int = 100
+) -> list[DeliveryView]:
+    """Messages waiting to be sent on a channel (or to one chat of it), oldest first."""
     stmt = (
         select(Delivery, Conversation)
         .join(Conversation, Conversation.id == Delivery.conversation_id)
@@ -310,6 +312,8 @@ async def pending_deliveries(session: AsyncSession, *, channel: str, limit: int 
         .order_by(Delivery.id)
         .limit(limit)
     )
+    if chat_id is not None:
+        stmt = stmt.where(Conversation.chat_id == chat_id)
     return [
         DeliveryView(
             id=d.id,

@@ -14,7 +14,7 @@ from handlers.context import TurnContext
 from handlers.flows.base import Flow
 from handlers.helpers import explain_refusal
 from handlers.parsing import parse_count, parse_date
-from services.cities import canonical_city
+from services.cities import canonical_city, city_name
 from services.pickup import (
     DoorPickup,
     book_pickup,
@@ -40,7 +40,7 @@ class PickupFlow(Flow):
         step, data = ctx.state.step, ctx.state.data
         policy = ctx.core.policy
         if step == "city":
-            buttons = self.choices(ctx, *[(c, c) for c in policy.pickup_cities])
+            buttons = self.choices(ctx, *[(city_name(c, ctx.lang), c) for c in policy.pickup_cities])
             ctx.say("pickup.ask_city", buttons=buttons, cities=policy.pickup_cities)
         elif step == "address":
             ctx.say("pickup.ask_address", city=data["city"])

@@ -1,0 +1,258 @@
+"""The console channel: the bot in a terminal, or as JSON lines for scripts.
+
+It is a channel adapter like any other: it turns what the user types into an `Inbound`,
+hands it to the conversation core and shows the replies. Buttons are shown numbered
+(`[1] 电子设备`) and chosen by number or label; `/file PATH` attaches a file. With `--group`
+it plays a group chat in which the bot's username is `sellerbot`: only messages addressed to
+the bot (a /command or `@sellerbot ...`) are answered, and choosing a private-chat button
+moves the console to the private chat, as Telegram's deep links do.
+
+Messages an agent sends while the conversation is with a person arrive through the delivery
+queue; the console shows them as they come (interactive) or before the end of the next turn
+(JSON lines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from handlers.core import ConversationCore
+from handlers.types import Button, ButtonKind, Inbound, InboundFile, Reply
+from services.handoff import mark_delivered, pending_deliveries
+
+CHANNEL = "console"
+GROUP_CHAT_ID = "console-group"
+# A file larger than this is not read at all (icons are at most a few MB).
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+class InputError(Exception):
+    """What the user typed cannot be sent (a missing file, an unknown button number)."""
+
+
+@dataclass
+class ConsoleSession:
+    core: ConversationCore
+    user_id: str
+    display_name: str = ""
+    is_group: bool = False
+    language_hint: str | None = None
+    bot_username: str = "sellerbot"
+    # the buttons of the last replies, in the order they were shown (numbered from 1)
+    buttons: list[Button] = field(default_factory=list)
+
+    @property
+    def chat_id(self) -> str:
+        return GROUP_CHAT_ID if self.is_group else self.user_id
+
+    def addressed(self, text: str) -> bool:
+        if not self.is_group:
+            return True
+        lowered = text.strip().casefold()
+        return lowered.startswith("/") or f"@{self.bot_username}".casefold() in lowered
+
+    async def send_text(self, text: str) -> list[Reply]:
+        stripped = text.strip()
+        if stripped.startswith("/file"):
+            return await self.send_file(stripped[len("/file") :].strip())
+        button = self.button_for(stripped)
+        if button is not None:
+            return await self.press(button)
+        return await self._handle(text=text, addressed=self.addressed(text))
+
+    async def press(self, button: Button) -> list[Reply]:
+        if button.kind is ButtonKind.PRIVATE_CHAT:
+            # In a real group this opens the private chat with `/start <payload>`.
+            self.is_group = False
+            return await self._handle(text=f"/start {button.id}", addressed=True)
+        return await self._handle(button=button.id, addressed=True)
+
+    async def press_id(self, button_id: str) -> list[Reply]:
+        known = next((b for b in self.buttons if b.id == button_id), None)
+        if known is not None:
+            return await self.press(known)
+        # An id the console did not show (an old one, or made up): the core answers it.
+        return await self._handle(button=button_id, addressed=True)
+
+    async def send_file(self, path_text: str) -> list[Reply]:
+        if not path_text:
+            raise InputError("usage: /file PATH")
+        data, name = await asyncio.to_thread(read_file, path_text)
+        return await self._handle(files=(InboundFile(name=name, data=data),), addressed=True)
+
+    def button_for(self, text: str) -> Button | None:
+        """The shown button the user picked by number or by label, if any."""
+        # A number picks a button only within the numbers shown: a phone number or a parcel
+        # count typed as an answer is text.
+        if text.isdigit() and 1 <= int(text) <= len(self.buttons):
+            return self.buttons[int(text) - 1]
+        folded = text.casefold()
+        return next((b for b in self.buttons if b.label.casefold() == folded), None)
+
+    async def _handle(
+        self,
+        *,
+        text: str = "",
+        button: str | None = None,
+        files: tuple[InboundFile, ...] = (),
+        addressed: bool,
+    ) -> list[Reply]:
+        inbound = Inbound(
+            channel=CHANNEL,
+            chat_id=self.chat_id,
+            user_id=self.user_id,
+            text=text,
+            display_name=self.display_name,
+            files=files,
+            is_group=self.is_group,
+            addressed_to_bot=addressed,
+            button=button,
+            language_hint=self.language_hint,
+        )
+        replies = await self.core.handle(inbound)
+        shown = [b for r in replies for b in r.buttons]
+        if shown or replies:
+            self.buttons = shown
+        return replies
+
+    async def deliveries(self) -> list[Reply]:
+        """Messages queued for this chat (an agent's replies), marked delivered."""
+        async with self.core.sessions() as session:
+            pending = [
+                d
+                for d in await pending_deliveries(session, channel=CHANNEL, chat_id=self.chat_id)
+                if d.user_id == self.user_id
+            ]
+        if not pending:
+            return []
+        await mark_delivered(sessions=self.core.sessions, delivery_ids=[d.id for d in pending])
+        return [Reply(text=d.text) for d in pending]
+
+
+def read_file(path_text: str) -> tuple[bytes, str]:
+    """The content and name of a file the user attached, or an InputError saying why not."""
+    path = Path(path_text).expanduser()
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InputError(f"{path}: the file is too large ({size} bytes)")
+        return path.read_bytes(), path.name
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+
+
+# -- JSON lines ---------------------------------------------------------------------------------
+def _reply_json(reply: Reply) -> dict[str, Any]:
+    buttons = []
+    for b in reply.buttons:
+        item: dict[str, Any] = {"id": b.id, "label": b.label}
+        if b.kind is not ButtonKind.CALLBACK:
+            item["kind"] = b.kind.value
+        buttons.append(item)
+    return {"type": "message", "text": reply.text, "buttons": buttons}
+
+
+async def _jsonl_turn(session: ConsoleSession, line: str) -> tuple[list[Reply], str | None]:
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return [], f"not JSON: {exc.msg}"
+    if not isinstance(item, dict):
+        return [], 'expected an object: {"text": ...}, {"button": ID} or {"file": PATH}'
+    try:
+        if isinstance(item.get("text"), str):
+            return await session.send_text(item["text"]), None
+        if isinstance(item.get("button"), str):
+            return await session.press_id(item["button"]), None
+        if isinstance(item.get("file"), str):
+            return await session.send_file(item["file"]), None
+    except InputError as exc:
+        return [], str(exc)
+    return [], 'expected {"text": ...}, {"button": ID} or {"file": PATH}'
+
+
+async def run_jsonl(session: ConsoleSession, stdin: TextIO, stdout: TextIO) -> None:
+    """One JSON object per input line; for each, zero or more message lines and exactly one
+    `{"type": "turn_end"}`, flushed, so a script can read turn by turn."""
+
+    def emit(obj: dict[str, Any]) -> None:
+        stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+    while True:
+        line = await asyncio.to_thread(stdin.readline)
+        if not line:
+            break
+        if not line.strip():
+            continue
+        replies, error = await _jsonl_turn(session, line)
+        replies = [*await session.deliveries(), *replies]
+        for reply in replies:
+            emit(_reply_json(reply))
+        if error is not None:
+            emit({"type": "error", "error": error})
+        emit({"type": "turn_end"})
+        stdout.flush()
+
+
+# -- interactive --------------------------------------------------------------------------------
+def render(replies: list[Reply], out: Callable[[str], None]) -> None:
+    number = 0
+    for reply in replies:
+        out("bot> " + reply.text.replace("\n", "\n     "))
+        for button in reply.buttons:
+            number += 1
+            hint = "  (opens a private chat)" if button.kind is ButtonKind.PRIVATE_CHAT else ""
+            out(f"     [{number}] {button.label}{hint}")
+
+
+async def run_interactive(session: ConsoleSession, *, intro: str, poll_seconds: float = 1.0) -> None:
+    def out(text: str) -> None:
+        print(text, flush=True)
+
+    out(intro)
+
+    async def poll() -> None:
+        while True:
+            await asyncio.sleep(poll_seconds)
+            delivered = await session.deliveries()
+            if delivered:
+                out("")
+                render(delivered, out)
+
+    poller = asyncio.create_task(poll())
+    try:
+        while True:
+            try:
+                line = await asyncio.to_thread(input, "you> ")
+            except EOFError:
+                break
+            if line.strip() in {"/quit", "/exit"}:
+                break
+            if not line.strip():
+                continue
+            was_group = session.is_group
+            try:
+                replies = await session.send_text(line)
+            except InputError as exc:
+                out(f"!    {exc}")
+                continue
+            if was_group and not session.is_group:
+                out("— now in your private chat with the bot —")
+            if session.is_group and not replies and not session.addressed(line):
+                out("     (not addressed to the bot: start with @sellerbot or a /command)")
+            render(replies, out)
+    finally:
+        poller.cancel()
+        out("bye")
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
