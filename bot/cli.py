@@ -65,11 +65,16 @@ from bot.commands.admin import admin  # noqa: E402
 from bot.commands.chat import chat  # noqa: E402
 from bot.commands.db import db  # noqa: E402
 from bot.commands.faq import classify, faq  # noqa: E402
+from bot.commands.handoffs import close, handoffs, reply  # noqa: E402
+from bot.commands.report import report  # noqa: E402
 
 main.add_command(admin)
+for command in (handoffs, reply, close):
+    admin.add_command(command)
 main.add_command(chat)
 main.add_command(db)
 main.add_command(classify)
 main.add_command(faq)
+main.add_command(report)
 
 __all__ = ["EXIT_BAD_INPUT", "Settings", "fail", "main", "with_settings"]

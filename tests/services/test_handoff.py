@@ -1,0 +1,137 @@
+"""Handoffs: one open per conversation, agent replies reach the seller through deliveries,
+closing returns the conversation to the bot; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from services.db import Database
+from services.handoff import (
+    MAX_AGENT_TEXT,
+    agent_reply,
+    close_handoff,
+    get_handoff,
+    list_handoffs,
+    mark_delivered,
+    open_handoff_id,
+    pending_deliveries,
+    start_handoff,
+)
+from services.models import Conversation, Handoff, HandoffStatus, Turn, TurnDirection
+from services.results import Refused, Rule
+
+NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+async def conversation(db: Database, user: str = "u1", channel: str = "console") -> int:
+    async with db.sessions() as session, session.begin():
+        row = Conversation(channel=channel, chat_id=user, thread_id="", user_id=user, language="zh", state={})
+        session.add(row)
+        await session.flush()
+        session.add(
+            Turn(
+                conversation_id=row.id,
+                direction=TurnDirection.IN,
+                text="转人工",
+                language="zh",
+                created_at=NOW,
+            )
+        )
+        return row.id
+
+
+async def start(db: Database, conversation_id: int, reason: str = "requested"):
+    done = await start_handoff(
+        sessions=db.sessions,
+        conversation_id=conversation_id,
+        reason=reason,
+        language="zh",
+        actor="t",
+        now=NOW,
+    )
+    return done.value
+
+
+async def test_handoff_waits_with_its_context(db: Database) -> None:
+    cid = await conversation(db)
+    view = await start(db, cid)
+    assert view.status is HandoffStatus.WAITING and view.reason == "requested"
+    assert [t.text for t in view.last_turns] == ["转人工"]
+    async with db.sessions() as session:
+        assert await open_handoff_id(session, conversation_id=cid) == view.id
+        assert [h.id for h in await list_handoffs(session)] == [view.id]
+
+
+async def test_asking_twice_keeps_one_handoff(db: Database) -> None:
+    cid = await conversation(db)
+    views = await asyncio.gather(*(start(db, cid) for _ in range(8)))
+    assert len({v.id for v in views}) == 1
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Handoff)) == 1
+
+
+async def test_agent_reply_is_delivered_once_to_the_sellers_chat(db: Database) -> None:
+    cid = await conversation(db, "seller-a")
+    other = await conversation(db, "seller-b")
+    view = await start(db, cid)
+    await start(db, other)
+    replied = await agent_reply(
+        sessions=db.sessions, handoff_id=view.id, text="  您好,我是客服  ", agent="wang"
+    )
+    assert replied.value.status is HandoffStatus.ACTIVE
+    assert replied.value.agent == "wang" and replied.value.first_reply_at is not None
+    async with db.sessions() as session:
+        pending = await pending_deliveries(session, channel="console", chat_id="seller-a")
+        assert [(d.text, d.user_id) for d in pending] == [("您好,我是客服", "seller-a")]
+        assert await pending_deliveries(session, channel="console", chat_id="seller-b") == []
+        assert await pending_deliveries(session, channel="telegram") == []
+    assert await mark_delivered(sessions=db.sessions, delivery_ids=[pending[0].id]) == 1
+    assert await mark_delivered(sessions=db.sessions, delivery_ids=[pending[0].id]) == 0
+    async with db.sessions() as session:
+        assert await pending_deliveries(session, channel="console", chat_id="seller-a") == []
+        transcript = (await get_handoff(session, handoff_id=view.id)).last_turns
+    assert transcript[-1].author == "agent:wang" and transcript[-1].direction == "out"
+
+
+async def test_first_reply_time_is_kept_when_the_agent_writes_again(db: Database) -> None:
+    view = await start(db, await conversation(db))
+    first = await agent_reply(sessions=db.sessions, handoff_id=view.id, text="1", agent="a", now=NOW)
+    later = NOW.replace(hour=9)
+    second = await agent_reply(sessions=db.sessions, handoff_id=view.id, text="2", agent="b", now=later)
+    assert first.value.first_reply_at == second.value.first_reply_at == NOW
+    assert second.value.agent == "a"
+
+
+async def test_bad_agent_messages_are_refused_and_change_nothing(db: Database) -> None:
+    view = await start(db, await conversation(db))
+    for text, problem in (("   ", "empty"), ("x" * (MAX_AGENT_TEXT + 1), "too_long")):
+        result = await agent_reply(sessions=db.sessions, handoff_id=view.id, text=text, agent="a")
+        assert isinstance(result, Refused) and result.violations[0].params["problem"] == problem
+    missing = await agent_reply(sessions=db.sessions, handoff_id=view.id + 99, text="hi", agent="a")
+    assert isinstance(missing, Refused) and missing.rules == {Rule.HANDOFF_NOT_FOUND}
+    async with db.sessions() as session:
+        assert await pending_deliveries(session, channel="console") == []
+        assert (await get_handoff(session, handoff_id=view.id)).status is HandoffStatus.WAITING
+
+
+async def test_closing_returns_the_conversation_and_tells_the_seller(db: Database) -> None:
+    cid = await conversation(db)
+    view = await start(db, cid)
+    closed = await close_handoff(
+        sessions=db.sessions, handoff_id=view.id, closed_by="agent:a", notice="机器人回来了"
+    )
+    assert closed.value.status is HandoffStatus.CLOSED and closed.value.closed_at is not None
+    async with db.sessions() as session:
+        assert await open_handoff_id(session, conversation_id=cid) is None
+        assert [d.text for d in await pending_deliveries(session, channel="console")] == ["机器人回来了"]
+        assert await list_handoffs(session) == []
+        assert len(await list_handoffs(session, include_closed=True)) == 1
+    again = await close_handoff(sessions=db.sessions, handoff_id=view.id, closed_by="agent:a")
+    assert isinstance(again, Refused) and again.rules == {Rule.HANDOFF_CLOSED}
+    late = await agent_reply(sessions=db.sessions, handoff_id=view.id, text="hi", agent="a")
+    assert isinstance(late, Refused) and late.rules == {Rule.HANDOFF_CLOSED}
+    # a new handoff may open after the old one closed
+    assert (await start(db, cid)).id != view.id
