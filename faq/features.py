@@ -16,7 +16,7 @@ scikit-learn on the hot path.
 
 from __future__ import annotations
 
-import math
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -60,12 +60,11 @@ PLATFORM_PINYIN = tuple(
 )
 
 
+_PLATFORM_RE = re.compile("|".join(rf"(?<![a-z]){' '.join(name)}(?![a-z])" for name in PLATFORM_PINYIN))
+
+
 def _platform_mentions(syllables: Sequence[str]) -> int:
-    count = 0
-    for name in PLATFORM_PINYIN:
-        n = len(name)
-        count += sum(1 for i in range(len(syllables) - n + 1) if tuple(syllables[i : i + n]) == name)
-    return count
+    return len(_PLATFORM_RE.findall(" ".join(syllables))) if len(syllables) > 1 else 0
 
 
 @dataclass(frozen=True)
@@ -138,8 +137,9 @@ class Vocabulary:
         kept = sorted(f for f, n in df.items() if n >= spec.min_df)
         n_docs = len(documents)
         index = {f: i for i, f in enumerate(kept)}
-        idf = np.array([math.log((1 + n_docs) / (1 + df[f])) + 1.0 for f in kept], dtype=np.float64)
-        block = np.array([BLOCKS.index(f[0]) for f in kept], dtype=np.int8)
+        counts = np.fromiter((df[f] for f in kept), dtype=np.float64, count=len(kept))
+        idf = np.log((1 + n_docs) / (1 + counts)) + 1.0
+        block = np.fromiter((BLOCKS.index(f[0]) for f in kept), dtype=np.int8, count=len(kept))
         return cls(spec, index, idf, block)
 
     def __len__(self) -> int:
@@ -164,17 +164,25 @@ class Vocabulary:
         return cols, (values * scale[blocks]).astype(np.float32)
 
     def matrix(self, documents: Sequence[Sequence[str]]):
-        """CSR matrix of many texts (for training)."""
+        """CSR matrix of many texts (for training); row i equals `vector(documents[i])`."""
         from scipy.sparse import csr_matrix
 
-        indptr = [0]
-        all_cols: list[np.ndarray] = []
-        all_vals: list[np.ndarray] = []
-        for feats in documents:
-            cols, vals = self.vector(feats)
-            all_cols.append(cols)
-            all_vals.append(vals)
-            indptr.append(indptr[-1] + len(cols))
-        cols = np.concatenate(all_cols) if all_cols else np.empty(0, dtype=np.int64)
-        vals = np.concatenate(all_vals) if all_vals else np.empty(0, dtype=np.float32)
-        return csr_matrix((vals, cols, np.array(indptr)), shape=(len(documents), len(self)))
+        index = self.index
+        rows: list[int] = []
+        cols: list[int] = []
+        tfs: list[int] = []
+        for row, feats in enumerate(documents):
+            counts = Counter(c for c in map(index.get, feats) if c is not None)
+            rows.extend([row] * len(counts))
+            cols.extend(counts.keys())
+            tfs.extend(counts.values())
+        n_docs = len(documents)
+        r = np.array(rows, dtype=np.int64)
+        c = np.array(cols, dtype=np.int64)
+        values = (1.0 + np.log(np.array(tfs, dtype=np.float32))) * self.idf[c]
+        slot = r * len(BLOCKS) + self.block[c]
+        norms = np.sqrt(np.bincount(slot, weights=values * values, minlength=n_docs * len(BLOCKS)))
+        scale = self._block_weight[self.block[c]] / np.where(norms[slot] > 0, norms[slot], 1.0)
+        matrix = csr_matrix(((values * scale).astype(np.float32), (r, c)), shape=(n_docs, len(self)))
+        matrix.sort_indices()
+        return matrix

@@ -22,6 +22,7 @@ information; on `fallback` `score` is 1 − s1. The matcher is trained once (see
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -45,7 +46,8 @@ ANSWER: Decision = "answer"
 CLARIFY: Decision = "clarify"
 FALLBACK: Decision = "fallback"
 
-# Bump when features, training or the file format change: old cache files are then ignored.
+# Bump when the file format changes (a change to the code of the matcher changes the cache key
+# by itself: see `training_key`).
 MODEL_VERSION = "1"
 # Above this many examples, features seen only once are dropped (CLINC150: 65k → 32k
 # features, same accuracy); small bases keep them all.
@@ -154,8 +156,18 @@ def latin_words(normalized: str) -> Iterable[str]:
     return (text for text, han in runs(normalized) if not han)
 
 
-def training_key(pairs: Sequence[tuple[str, str]], settings: MatcherSettings) -> str:
+@functools.cache
+def _code_digest() -> bytes:
+    """The source of everything that shapes a trained model: a change to it invalidates the cache."""
     digest = hashlib.sha256()
+    for name in ("normalize.py", "features.py", "training.py", "matcher.py", "typos.py"):
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.digest()
+
+
+def training_key(pairs: Sequence[tuple[str, str]], settings: MatcherSettings) -> str:
+    """Cache key of a trained model: the examples, the settings that shape it, and the code."""
+    digest = hashlib.sha256(_code_digest())
     digest.update(json.dumps([MODEL_VERSION, settings.regularization_c]).encode())
     for text, intent in pairs:
         digest.update(b"\0" + text.encode("utf-8", "surrogatepass") + b"\1" + intent.encode())
@@ -181,16 +193,20 @@ def train_model(
         )
     if spec is None:
         spec = FeatureSpec(min_df=2 if len(kept) > MIN_DF_ABOVE else 1)
-    docs = [extract(normalized[i], spec) for i in kept]
+    features: dict[str, list[str]] = {}  # Traditional and Simplified variants normalise alike
+    docs = [
+        features.get(normalized[i]) or features.setdefault(normalized[i], extract(normalized[i], spec))
+        for i in kept
+    ]
     vocab = Vocabulary.fit(docs, spec)
     X = vocab.matrix(docs)
     C = settings.regularization_c
-    weights, bias = training.fit_svm(X, y, len(classes), C)
     if len(kept) >= CALIBRATION_MIN_PER_CLASS * len(classes):
-        oof = training.out_of_fold_scores(X, y, len(classes), C)
+        weights, bias, oof = training.fit_with_calibration(X, y, len(classes), C)
         temperature = training.fit_temperature(oof, y)
         temperature = min(max(temperature, TEMPERATURE_RANGE[0]), TEMPERATURE_RANGE[1])
     else:  # too few examples for cross-validation to say anything
+        weights, bias = training.fit_svm(X, y, len(classes), C)
         temperature = DEFAULT_TEMPERATURE
     words = Counter(w for i in kept for w in latin_words(normalized[i]))
     return Model(classes, vocab, weights, bias, temperature, dict(words))
@@ -206,6 +222,7 @@ class Matcher:
         self._oos = model.classes.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in model.classes else -1
         in_scope = [i for i, c in enumerate(model.classes) if c != OUT_OF_SCOPE]
         self._in_scope = np.array(in_scope, dtype=np.int64)
+        self._probabilities(normalize("密码 password"))  # warm up: pinyin table, numpy paths
 
     # -- building ---------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-CV_FOLDS = 3
+CV_FOLDS = 2
 SEED = 0
 
 
@@ -56,17 +56,20 @@ def folds(y: np.ndarray, k: int = CV_FOLDS, seed: int = SEED) -> np.ndarray:
     return fold
 
 
-def out_of_fold_scores(X, y: np.ndarray, n_classes: int, C: float, k: int = CV_FOLDS) -> np.ndarray:
-    """Decision values of every example from a model trained on the other folds."""
+def fit_with_calibration(
+    X, y: np.ndarray, n_classes: int, C: float, k: int = CV_FOLDS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The model on all examples, and out-of-fold decision values of every example (each from
+    a model trained on the other folds), for fitting the temperature."""
     fold = folds(y, k)
-    scores = np.zeros((len(y), n_classes), dtype=np.float32)
+    oof = np.zeros((len(y), n_classes), dtype=np.float32)
     for f in range(k):
         held = fold == f
-        if not held.any() or held.all():
-            continue
-        W, b = fit_svm(X[~held], y[~held], n_classes, C)
-        scores[held] = X[held] @ W + b
-    return scores
+        if held.any() and not held.all():
+            W, b = fit_svm(X[~held], y[~held], n_classes, C)
+            oof[held] = X[held] @ W + b
+    weights, bias = fit_svm(X, y, n_classes, C)
+    return weights, bias, oof
 
 
 def softmax(z: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -83,10 +86,10 @@ def fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
         p = softmax(scores, t)[np.arange(len(y)), y]
         return float(-np.log(np.maximum(p, 1e-12)).mean())
 
-    grid = np.exp(np.linspace(np.log(0.01), np.log(10.0), 61))
+    grid = np.exp(np.linspace(np.log(0.01), np.log(10.0), 31))
     best = min(grid, key=nll)
-    lo, hi = best / 1.12, best * 1.12
-    for _ in range(30):  # golden-section refinement around the best grid point
+    lo, hi = best / 1.26, best * 1.26
+    for _ in range(20):  # golden-section refinement around the best grid point
         m1, m2 = lo + (hi - lo) * 0.382, lo + (hi - lo) * 0.618
         if nll(m1) < nll(m2):
             hi = m2
