@@ -118,6 +118,17 @@ async def request_email_change(
             minutes=policy.email_change_token_minutes,
             company=account.company,
         )
+        # The licence number is no secret: warn the current address at once, so the owner can
+        # stop a change they did not ask for before anyone opens the confirmation link.
+        warning = compose(
+            "email_change_requested",
+            lang,
+            to=account.email,
+            new_email_masked=mask_email(change.new_email),
+            minutes=policy.email_change_token_minutes,
+            company=account.company,
+            support_email=policy.support_email,
+        )
         sent = ConfirmationSent(
             new_email_masked=mask_email(change.new_email), minutes=policy.email_change_token_minutes
         )
@@ -126,7 +137,7 @@ async def request_email_change(
             account_id=account.id,
             result_id=change.id,
             details={"matched": True, "request_id": change.id},
-            mail=[message],
+            mail=[message, warning],
         )
 
     async def replay(session: AsyncSession, change_id: int | None) -> ConfirmationSent | NeedsAgent:

@@ -336,8 +336,9 @@ def compose(template: str, lang: str, *, to: str, **context: Any) -> OutgoingMai
     """Render `services/templates/mail/<template>.<lang>.j2` into a message for `to`.
 
     The context each template needs: password_reset (link, minutes); link_code (code, minutes);
-    email_change_confirm (link, minutes, company); email_change_notice (new_email_masked,
-    company, and optionally support_email). A missing value raises jinja2.UndefinedError.
+    email_change_confirm (link, minutes, company); email_change_requested (new_email_masked,
+    minutes, company, support_email); email_change_notice (new_email_masked, company, and
+    optionally support_email). A missing value raises jinja2.UndefinedError.
     """
     tmpl = _template(template, lang)
     ctx = tmpl.new_context(dict(context))

@@ -63,9 +63,12 @@ async def test_a_licence_match_mails_the_new_address_and_changes_nothing_yet(
     account = await make_account(db, policy, email="old@example.com")
     result = await ask(db, policy, mail, account.licence.lower(), "New@Example.org")
     assert result.ok and result.value == ConfirmationSent(new_email_masked="N***@Example.org", minutes=1440)
-    (message,) = await sent(mail, outbox)
+    message, warning = await sent(mail, outbox)
     assert message["To"] == "New@Example.org"
     assert "/confirm-email?token=" in message.get_content()
+    # the current address is warned at once (a licence number is no secret), with no link
+    assert warning["To"] == "old@example.com"
+    assert "N***@Example.org" in warning.get_content() and "token=" not in warning.get_content()
     assert await email_of(db, account.id) == "old@example.com"
 
 
@@ -74,11 +77,11 @@ async def test_confirming_changes_the_login_and_tells_the_old_address(
 ) -> None:
     account = await make_account(db, policy, email="old@example.com")
     await ask(db, policy, mail, account.licence, "new@example.org")
-    (confirmation,) = await sent(mail, outbox)
+    confirmation, _warning = await sent(mail, outbox)
     result = await confirm(db, policy, mail, token_of(confirmation), now=T0 + timedelta(minutes=5))
     assert result.ok and result.value.new_email == "new@example.org"
     assert await email_of(db, account.id) == "new@example.org"
-    _, notice = await sent(mail, outbox)
+    *_, notice = await sent(mail, outbox)
     assert notice["To"] == "old@example.com"
     assert "n***@example.org" in notice.get_content()
     # the link works once
@@ -125,7 +128,7 @@ async def test_the_confirmation_link_expires(
 ) -> None:
     account = await make_account(db, policy, email="old@example.com")
     await ask(db, policy, mail, account.licence, "new@example.org")
-    (confirmation,) = await sent(mail, outbox)
+    confirmation, _warning = await sent(mail, outbox)
     late = T0 + timedelta(minutes=policy.email_change_token_minutes)
     assert (await confirm(db, policy, mail, token_of(confirmation), now=late)).rules == {Rule.TOKEN_INVALID}
     assert await email_of(db, account.id) == "old@example.com"
@@ -137,7 +140,7 @@ async def test_a_newer_request_replaces_the_older_link(
     account = await make_account(db, policy, email="old@example.com")
     await ask(db, policy, mail, account.licence, "first@example.org")
     await ask(db, policy, mail, account.licence, "second@example.org", now=T0 + timedelta(minutes=1))
-    older, newer = await sent(mail, outbox)
+    older, _, newer, _ = await sent(mail, outbox)
     assert (await confirm(db, policy, mail, token_of(older))).rules == {Rule.TOKEN_INVALID}
     assert (await confirm(db, policy, mail, token_of(newer))).ok
     assert await email_of(db, account.id) == "second@example.org"
@@ -150,7 +153,7 @@ async def test_an_address_taken_meanwhile_is_refused_at_confirmation(
     await ask(db, policy, mail, account.licence, "wanted@example.org")
     # the request itself does not reveal that the address is free or taken
     await make_account(db, policy, email="Wanted@example.org")
-    (confirmation,) = await sent(mail, outbox)
+    confirmation, _warning = await sent(mail, outbox)
     result = await confirm(db, policy, mail, token_of(confirmation))
     assert result.rules == {Rule.EMAIL_TAKEN}
     assert await email_of(db, account.id) == "old@example.com"
@@ -164,7 +167,7 @@ async def test_confirming_retires_reset_links_sent_to_the_old_address(
         sessions=db.sessions, policy=policy, mail=mail, email="old@example.com", lang="en", actor="t", now=T0
     )
     await ask(db, policy, mail, account.licence, "new@example.org")
-    reset, confirmation = await sent(mail, outbox)
+    reset, confirmation, _warning = await sent(mail, outbox)
     assert (await confirm(db, policy, mail, token_of(confirmation))).ok
     used = await use_reset_token(sessions=db.sessions, token=token_of(reset), actor="page", now=T0)
     assert used.rules == {Rule.TOKEN_INVALID}

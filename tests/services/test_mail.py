@@ -122,6 +122,12 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "company": "深圳市好货贸易有限公司",
     },
     "email_change_notice": {"new_email_masked": "n***@example.com", "company": "深圳市好货贸易有限公司"},
+    "email_change_requested": {
+        "new_email_masked": "n***@example.com",
+        "minutes": 1440,
+        "company": "深圳市好货贸易有限公司",
+        "support_email": "merchant@joom.com",
+    },
 }
 # What each template must say, by language: the values and the duration as a person reads it.
 EXPECTED: dict[tuple[str, str], list[str]] = {
@@ -133,6 +139,13 @@ EXPECTED: dict[tuple[str, str], list[str]] = {
     ("email_change_confirm", "en"): ["email?t=Xyz-789", "24 hours", "深圳市好货贸易有限公司"],
     ("email_change_notice", "zh"): ["n***@example.com", "深圳市好货贸易有限公司", "联系"],
     ("email_change_notice", "en"): ["n***@example.com", "深圳市好货贸易有限公司", "contact"],
+    ("email_change_requested", "zh"): ["n***@example.com", "24小时", "merchant@joom.com", "没有任何变化"],
+    ("email_change_requested", "en"): [
+        "n***@example.com",
+        "24 hours",
+        "merchant@joom.com",
+        "Nothing has changed",
+    ],
 }
 
 
