@@ -1,104 +1,27 @@
-"""Database fixtures for the service tests: every test that takes `db` runs on SQLite, and on
-PostgreSQL too when SELLERBOT_TEST_POSTGRES_URL is set (else that run skips, saying why).
-
-Speed: the schema is built once per test session with the real migrations — into a template
-SQLite file that each test copies, and into a private PostgreSQL schema (a random name, so
-concurrent test runs on one server do not meet) that is emptied before each test.
-"""
+"""Fixtures of the service tests. The database fixtures (`db`, on SQLite and on PostgreSQL when
+SELLERBOT_TEST_POSTGRES_URL is set) and the account helpers live in tests/conftest.py, shared
+with the conversation tests; they are re-exported here for the tests that import them."""
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import secrets
-import shutil
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import text
 
-from services.db import Database, create_engine, session_factory, upgrade_schema
 from services.mail import OutboxMailer
 from services.mail_dispatch import MailDispatcher
-from services.models import AccountState, Base, KycStatus, PayoutStatus, Rating
 from services.policy import Policy
-from services.uscc import uscc_check_character
-from tests.conftest import POSTGRES_URL
+from tests.conftest import (
+    BACKENDS,
+    NO_POSTGRES,
+    make_account,
+    make_licence,
+    postgres_engine,
+    run_in_own_loop,
+)
 
-NO_POSTGRES = "SELLERBOT_TEST_POSTGRES_URL is not set: the PostgreSQL runs of the database tests are skipped"
-
-
-def run_in_own_loop(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run a coroutine to completion on a fresh event loop in a worker thread: session fixtures
-    may be first requested from inside a running test loop, where asyncio.run is not allowed."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(lambda: asyncio.run(make())).result()
-
-
-def postgres_engine(schema: str, **kwargs: Any):
-    return create_engine(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}}, **kwargs)
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "template.db"
-
-    async def build() -> None:
-        engine = create_engine(f"sqlite+aiosqlite:///{path}")
-        await upgrade_schema(engine)
-        await engine.dispose()
-
-    run_in_own_loop(build)
-    return path
-
-
-@pytest.fixture(scope="session")
-def postgres_schema() -> Iterator[str]:
-    if not POSTGRES_URL:
-        pytest.skip(NO_POSTGRES)
-    schema = f"sellerbot_test_{secrets.token_hex(4)}"
-
-    async def run(statement: str | None, migrate: bool = False) -> None:
-        engine = create_engine(POSTGRES_URL)
-        async with engine.begin() as conn:
-            await conn.execute(text(statement or "SELECT 1"))
-        await engine.dispose()
-        if migrate:
-            engine = postgres_engine(schema)
-            await upgrade_schema(engine)
-            await engine.dispose()
-
-    run_in_own_loop(lambda: run(f"CREATE SCHEMA {schema}", migrate=True))
-    yield schema
-    run_in_own_loop(lambda: run(f"DROP SCHEMA {schema} CASCADE"))
-
-
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=BACKENDS)
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """An empty, migrated database on each backend."""
-    if request.param == "sqlite":
-        path = tmp_path / "sellerbot.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        # Enough connections for the concurrency tests to really run side by side.
-        engine = create_engine(f"sqlite+aiosqlite:///{path}", pool_size=25, max_overflow=5)
-    else:
-        schema = request.getfixturevalue("postgres_schema")
-        engine = postgres_engine(schema, pool_size=25, max_overflow=5)
-        # DELETE rather than TRUNCATE: on a handful of rows it is ten times faster.
-        async with engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                await conn.execute(table.delete())
-    database = Database(engine=engine, sessions=session_factory(engine))
-    try:
-        yield database
-    finally:
-        await database.close()
+__all__ = ["BACKENDS", "NO_POSTGRES", "make_account", "make_licence", "postgres_engine", "run_in_own_loop"]
 
 
 @pytest.fixture
@@ -116,49 +39,3 @@ async def mail(outbox: OutboxMailer) -> AsyncIterator[MailDispatcher]:
     dispatcher = MailDispatcher(outbox, public_base_url="https://merchant.example/sellerbot")
     yield dispatcher
     await dispatcher.drain()
-
-
-_serial = itertools.count(1)
-
-
-def make_licence(n: int | None = None) -> str:
-    """A valid Unified Social Credit Code, different for each n."""
-    n = next(_serial) if n is None else n
-    first17 = f"91440300{n:09d}"
-    return first17 + uscc_check_character(first17)
-
-
-async def make_account(
-    db: Database,
-    policy: Policy,
-    *,
-    email: str | None = None,
-    state: AccountState = AccountState.ACTIVE,
-    kyc: KycStatus = KycStatus.APPROVED,
-    payout: PayoutStatus = PayoutStatus.BOUND,
-    rating: Rating = Rating.AVERAGE,
-    store_limit: int | None = None,
-    listing_limit: int | None = None,
-    company: str = "Shenzhen Example Trading Co., Ltd.",
-    licence: str | None = None,
-):
-    """An account that passes every check unless told otherwise; returns its AccountView."""
-    from services.accounts import create_account
-
-    n = next(_serial)
-    result = await create_account(
-        sessions=db.sessions,
-        policy=policy,
-        email=email or f"seller{n}@example.com",
-        company=company,
-        licence=licence or make_licence(n),
-        state=state,
-        kyc=kyc,
-        payout=payout,
-        rating=rating,
-        store_limit=store_limit,
-        listing_limit=listing_limit,
-        actor="test",
-    )
-    assert result.ok, result
-    return result.value
