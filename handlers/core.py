@@ -26,7 +26,7 @@ from handlers.context import TurnContext
 from handlers.state import ConversationState
 from handlers.types import Inbound, Reply
 from services import handoff as handoff_service
-from services.db import Sessions
+from services.db import Sessions, is_unavailable
 from services.linking import linked_account_id
 from services.mail_dispatch import MailDispatcher
 from services.models import Conversation, Turn, TurnDirection
@@ -99,10 +99,14 @@ class ConversationCore:
             return []
         try:
             return await self._handle(inbound)
-        except Exception:
+        except Exception as exc:
             reference = secrets.token_hex(4)
+            lang = detect_language(inbound.text, self._first_language(inbound))
+            if is_unavailable(exc):
+                # Not a bug: the seller is told to come back, and the next message tries again.
+                log.error("database unavailable [ref %s] channel=%s: %r", reference, inbound.channel, exc)
+                return [Reply(text=replies.say("errors.database_unavailable", lang, reference=reference))]
             log.exception("failed to handle a message [ref %s] channel=%s", reference, inbound.channel)
-            lang = detect_language(inbound.text, self.options.default_language)
             return [Reply(text=replies.say("errors.internal", lang, reference=reference))]
 
     async def linked_account(self, inbound: Inbound) -> int | None:

@@ -69,6 +69,10 @@ def create_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Async
     the same free store slot; IMMEDIATE takes the write lock up front, making each transaction
     serialisable, and the busy timeout makes the others wait their turn.
     """
+    if make_url(url).get_backend_name() != "sqlite":
+        # A pooled connection may have died with a database restart: test it on checkout, so the
+        # first request after an outage reconnects instead of failing.
+        kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, echo=echo, **kwargs)
     if engine.dialect.name == "sqlite":
         in_memory = sqlite_file(url) is None
@@ -167,6 +171,57 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         return state in _RETRYABLE_SQLSTATES
+    return False
+
+
+# SQLSTATE classes and codes that mean "the server cannot be used right now": connection
+# exceptions (08…), and the server shutting down, crashing or starting up (57P01–57P03).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+_SQLITE_UNAVAILABLE = ("unable to open database file", "disk i/o error")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or any(current is s for s in seen) or len(seen) > 20:
+            continue
+        seen.append(current)
+        todo += [current.__cause__, current.__context__, getattr(current, "orig", None)]
+    return seen
+
+
+def _raised_by_driver(exc: BaseException) -> bool:
+    """True if the exception came up through SQLAlchemy or a database driver (an OSError from
+    writing the mail outbox, say, is not the database being down)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if module.startswith(("sqlalchemy", "asyncpg", "aiosqlite")):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when a failure means the database cannot be reached (down, restarting, unreachable
+    network, missing file), as opposed to a bug or a conflict: callers tell the user to come back
+    later instead of apologising for an internal error."""
+    for cause in _causes(exc):
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return True
+        if isinstance(cause, OSError) and _raised_by_driver(cause):
+            return True  # connection refused or reset, no route, DNS failure — on the way to the database
+        state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if isinstance(state, str) and state.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        if type(cause).__name__ in {"ConnectionDoesNotExistError", "CannotConnectNowError"}:
+            return True  # asyncpg: the connection was closed under us / the server is starting
+        if isinstance(cause, OperationalError) and any(
+            marker in str(cause.orig).lower() for marker in _SQLITE_UNAVAILABLE
+        ):
+            return True
     return False
 
 
