@@ -171,3 +171,11 @@ def test_faq_eval_bad_file(tmp_path: Path) -> None:
 def test_lone_surrogates_are_echoed_as_json_escapes(train_file: Path) -> None:
     code, out, _ = run(["classify", "--train", str(train_file)], '{"text": "commission \\ud800"}\n')
     assert code == 0 and out[0]["text"] == "commission \ud800" and out[0]["intent"] == "fees"
+
+
+def test_faq_build_fills_the_cache(train_file: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = CliRunner().invoke(main, ["faq", "build", "--train", str(train_file), "--data-dir", str(data)])
+    assert first.exit_code == 0, first.stderr
+    assert "2 intents" in first.stdout
+    assert len(list((data / "cache").glob("matcher-*.npz"))) == 1
