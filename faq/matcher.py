@@ -152,6 +152,24 @@ class Model:
             )
 
 
+CACHE_FILES_KEPT = 8
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def _prune_cache(folder: Path, keep: Path) -> None:
+    """Keep the most recently used cache files (one per knowledge-base version, training file…)."""
+    files = sorted(folder.glob("matcher-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[CACHE_FILES_KEPT:]:
+        if old != keep:
+            old.unlink(missing_ok=True)
+
+
 def latin_words(normalized: str) -> Iterable[str]:
     return (text for text, han in runs(normalized) if not han)
 
@@ -245,13 +263,17 @@ class Matcher:
         if cache_dir is not None and settings.cache:
             path = Path(cache_dir) / f"matcher-{training_key(pairs, settings)}.npz"
             try:
-                return cls(Model.load(path), settings)
-            except (OSError, ValueError, KeyError):
-                pass  # missing, stale or unreadable: train afresh
+                model = Model.load(path)
+            except Exception:  # missing, stale or damaged: train afresh
+                pass
+            else:
+                _touch(path)
+                return cls(model, settings)
         model = train_model(pairs, settings)
         if path is not None:
             try:
                 model.save(path)
+                _prune_cache(path.parent, keep=path)
             except OSError:
                 pass  # a read-only cache folder only costs the next start a training
         return cls(model, settings)

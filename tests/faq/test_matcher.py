@@ -185,3 +185,13 @@ def test_one_intent_with_negatives_is_enough() -> None:
     matcher = Matcher.train([("forgot password", "password_reset"), ("weather", OUT_OF_SCOPE)])
     assert matcher.intents == ["password_reset"]
     assert matcher.match("forgot my password").intent == "password_reset"
+
+
+def test_truncated_cache_file_is_retrained_and_old_files_pruned(tmp_path) -> None:
+    Matcher.train(TOY, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("matcher-*.npz")
+    path.write_bytes(path.read_bytes()[:100])  # a truncated zip
+    assert Matcher.train(TOY, cache_dir=tmp_path).match("commission rate").intent == "fees"
+    for i in range(12):
+        Matcher.train([*TOY, (f"extra example {i}", "fees")], cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("matcher-*.npz"))) == 8
