@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from faq.knowledge import OUT_OF_SCOPE
 from faq.matcher import ANSWER, CLARIFY, FALLBACK, Matcher, MatcherError, training_key
@@ -195,3 +199,16 @@ def test_truncated_cache_file_is_retrained_and_old_files_pruned(tmp_path) -> Non
     for i in range(12):
         Matcher.train([*TOY, (f"extra example {i}", "fees")], cache_dir=tmp_path)
     assert len(list(tmp_path.glob("matcher-*.npz"))) == 8
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=200))
+def test_any_text_gets_a_valid_match(kb_matcher: Matcher, text: str) -> None:
+    match = kb_matcher.match(text)
+    assert match.decision in (ANSWER, CLARIFY, FALLBACK)
+    assert 0.0 <= match.score <= 1.0 + 1e-9
+    assert match.lang in ("zh", "en")
+    assert (match.intent == OUT_OF_SCOPE) == (match.decision == FALLBACK)
+    if match.decision == CLARIFY:
+        assert 2 <= len(match.candidates) <= 3
+    json.dumps(match.to_dict(), ensure_ascii=False)
