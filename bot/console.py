@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from handlers.commands import for_another_bot
 from handlers.core import ConversationCore
 from handlers.types import Button, ButtonKind, Inbound, InboundFile, Reply
 from services.handoff import mark_delivered, pending_deliveries
@@ -55,7 +57,10 @@ class ConsoleSession:
         if not self.is_group:
             return True
         lowered = text.strip().casefold()
-        return lowered.startswith("/") or f"@{self.bot_username}".casefold() in lowered
+        if lowered.startswith("/"):
+            return not for_another_bot(text, bot_username=self.bot_username)
+        # a mention of the bot, not of "@sellerbot_fan" or "@sellerbotx"
+        return re.search(rf"@{re.escape(self.bot_username)}\b", text, re.IGNORECASE) is not None
 
     async def send_text(self, text: str) -> list[Reply]:
         stripped = text.strip()

@@ -16,8 +16,10 @@ from handlers.flows.base import FLOW_ENTRY_POINTS, continue_flow_after_interrupt
 _COMMAND_RE = re.compile(r"^/([A-Za-z_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.DOTALL)
 
 COMMANDS = ("start", "help", "lang", "cancel", "link", "stores", "limits", "agent")
-# Deep-link payloads (`/start <payload>`) that open a flow in the private chat.
-START_PAYLOADS = {name: name for name in FLOW_ENTRY_POINTS} | {"menu": "menu"}
+# Deep-link payloads (`/start <payload>`) that open a flow (or a person) in the private chat,
+# optionally with the language of the group conversation they come from (`quota-en`).
+START_PAYLOADS = {name: name for name in FLOW_ENTRY_POINTS} | {"menu": "menu", "agent": "agent"}
+LANGUAGES = ("zh", "en")
 
 
 def parse_command(text: str, *, bot_username: str) -> tuple[str, str] | None:
@@ -29,6 +31,25 @@ def parse_command(text: str, *, bot_username: str) -> tuple[str, str] | None:
     if addressee and addressee.lower() != bot_username.lower():
         return None  # a command for another bot in the same group
     return name, argument
+
+
+def for_another_bot(text: str, *, bot_username: str) -> bool:
+    """True for a slash command addressed to another bot (`/help@otherbot`)."""
+    match = _COMMAND_RE.match(text.strip())
+    return bool(match and match.group(2) and match.group(2).lower() != bot_username.lower())
+
+
+def start_payload(flow: str, lang: str) -> str:
+    """The deep-link payload that opens `flow` in the private chat, in the language `lang`."""
+    return f"{flow}-{lang}"
+
+
+def _read_payload(payload: str) -> tuple[str | None, str | None]:
+    """(target, language) of a deep-link payload; either may be None."""
+    name, _, lang = payload.strip().lower().rpartition("-")
+    if not name or lang not in LANGUAGES:
+        name, lang = payload.strip().lower(), ""
+    return START_PAYLOADS.get(name), lang or None
 
 
 async def run_command(ctx: TurnContext, name: str, argument: str) -> None:
@@ -56,7 +77,9 @@ async def run_command(ctx: TurnContext, name: str, argument: str) -> None:
 
 
 async def _start(ctx: TurnContext, payload: str) -> None:
-    target = START_PAYLOADS.get(payload.strip().lower()) if payload else None
+    target, lang = _read_payload(payload) if payload else (None, None)
+    if lang is not None:
+        ctx.state.lang = lang
     if target and target != "menu" and not ctx.inbound.is_group:
         ctx.state.leave_flow()
         await start_flow(ctx, target)
@@ -79,7 +102,7 @@ def _lang(ctx: TurnContext, argument: str) -> None:
     if choice in aliases:
         set_language(ctx, aliases[choice])
         return
-    buttons = ctx.buttons(("中文", "lang", "zh"), ("English", "lang", "en"))
+    buttons = ctx.buttons(*[(ctx.text(f"commands.lang_{lang}"), "lang", lang) for lang in LANGUAGES])
     ctx.say("commands.lang_choose", buttons=buttons)
 
 

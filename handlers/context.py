@@ -65,9 +65,12 @@ class TurnContext:
             made.append(Button(id=bid, label=label))
         return made
 
-    def private_chat_button(self, label: str, payload: str) -> Button:
-        """A button that opens the private chat with the bot at `payload` (a flow name)."""
-        return Button(id=payload, label=label, kind=ButtonKind.PRIVATE_CHAT)
+    def private_chat_button(self, label: str, target: str) -> Button:
+        """A button that opens the private chat with the bot at `target` (a flow name, "agent"),
+        going on in this conversation's language."""
+        from handlers.commands import start_payload
+
+        return Button(id=start_payload(target, self.lang), label=label, kind=ButtonKind.PRIVATE_CHAT)
 
     # -- the seller's account -------------------------------------------------------------
     @property

@@ -95,7 +95,7 @@ class ConversationCore:
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """The replies to one inbound message. Never raises: an internal failure is logged with a
         reference id and the seller gets an apology quoting it."""
-        if inbound.is_group and not inbound.addressed_to_bot:
+        if inbound.is_group and not self._addressed_in_group(inbound):
             return []
         try:
             return await self._handle(inbound)
@@ -108,6 +108,15 @@ class ConversationCore:
                 return [Reply(text=replies.say("errors.database_unavailable", lang, reference=reference))]
             log.exception("failed to handle a message [ref %s] channel=%s", reference, inbound.channel)
             return [Reply(text=replies.say("errors.internal", lang, reference=reference))]
+
+    def _addressed_in_group(self, inbound: Inbound) -> bool:
+        """A group message is for the bot if the channel says so, unless it is a command for
+        another bot of the group (`/help@otherbot`, which a channel may count as addressed)."""
+        from handlers.commands import for_another_bot
+
+        if not inbound.addressed_to_bot:
+            return False
+        return not for_another_bot(inbound.text, bot_username=self.options.bot_username)
 
     async def linked_account(self, inbound: Inbound) -> int | None:
         async with self.sessions() as session:

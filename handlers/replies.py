@@ -36,13 +36,27 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def _join(items: Any, lang: str) -> str:
+def _join(items: Any, lang: str, conjunction: str | None = None) -> str:
+    """ "a, b and c" (en) or "甲、乙、丙" (zh); with a conjunction ("or", "还是") before the last."""
     items = [str(i) for i in items]
+    if len(items) <= 1:
+        return "".join(items)
     if lang == "zh":
-        return "、".join(items)
-    if len(items) <= 2:
-        return " and ".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+        if conjunction is None:
+            return "、".join(items)
+        return "、".join(items[:-1]) + conjunction + items[-1]
+    word = f" {conjunction or 'and'} "
+    if len(items) == 2:
+        return word.join(items)
+    return ", ".join(items[:-1]) + word + items[-1]
+
+
+def _duration(minutes: Any, lang: str) -> str:
+    """A policy duration in minutes as people say it: "24 hours", "10 minutes", "24小时"."""
+    minutes = int(minutes)
+    if minutes >= 60 and minutes % 60 == 0:
+        return say("units.hours", lang, n=minutes // 60)
+    return say("units.minutes", lang, n=minutes)
 
 
 @cache
@@ -52,6 +66,7 @@ def _environment() -> SandboxedEnvironment:
     )
     env.filters["city"] = city_name
     env.filters["join_list"] = _join
+    env.filters["duration"] = _duration
     return env
 
 

@@ -27,6 +27,7 @@ SPECIALIZATIONS = [s.value for s in Specialization]
 class OpenStoreFlow(Flow):
     name = "open_store"
     free_text_steps = frozenset({"title"})
+    typed_steps = frozenset({"specialization"})
     file_steps = frozenset({"icon"})
 
     async def begin(self, ctx: TurnContext) -> None:
@@ -107,7 +108,8 @@ class OpenStoreFlow(Flow):
             await self.prompt(ctx)
             return True
         if step == "icon":
-            ctx.say("open_store.icon_needs_file")
+            skip = self.choices(ctx, (ctx.text("open_store.skip_icon"), "skip"))
+            ctx.say("open_store.icon_needs_file", buttons=skip)
             return False
         if step == "summary":
             ctx.say("flows.use_buttons")
