@@ -1,0 +1,132 @@
+"""Handoff, core part: /agent or the human-agent intent hands the conversation to a person; the
+bot stays silent and keeps the transcript; /cancel leaves; an agent's reply reaches the seller
+as a delivery; closing returns the conversation to the bot with a notice in the seller's
+language."""
+
+from __future__ import annotations
+
+import pytest
+
+from handlers.handoff import close_as_agent, reply_as_agent
+from services.handoff import pending_deliveries
+from services.models import Delivery, Handoff, HandoffStatus, Turn, TurnDirection
+from services.results import Refused, Rule
+from tests.conversation import Bot, Chat, png, t
+
+LANGS = ["zh", "en"]
+ASK_AGENT = {"zh": "转人工", "en": "I want to talk to a person"}
+QUESTION = {"zh": "佣金是多少?", "en": "What is the commission?"}
+
+
+async def the_handoff(bot: Bot) -> Handoff:
+    [handoff] = await bot.rows(Handoff)
+    return handoff
+
+
+async def deliveries(bot: Bot, chat: Chat) -> list[str]:
+    async with bot.sessions() as session:
+        return [d.text for d in await pending_deliveries(session, channel="console", chat_id=chat.chat_id)]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_while_with_a_person_the_bot_is_silent_and_keeps_the_transcript(bot: Bot, lang: str) -> None:
+    chat = bot.chat(lang=lang)
+    r = await chat.send(ASK_AGENT[lang])
+    assert r.texts == [t("handoff.started", lang)]
+    handoff = await the_handoff(bot)
+    assert handoff.status is HandoffStatus.WAITING and handoff.language == lang
+    for text in (QUESTION[lang], "/help", "/agent", "/start open_store", "hello?"):
+        r = await chat.send(text)
+        assert r.replies == [], text
+    r = await chat.upload("logo.png", png(600, 600))
+    assert r.replies == []
+    r = await chat.press_id("0abc")
+    assert r.replies == []
+    inbound = [turn.text for turn in await chat.turns() if turn.direction is TurnDirection.IN]
+    assert inbound[1:6] == [QUESTION[lang], "/help", "/agent", "/start open_store", "hello?"]
+    assert inbound[6].startswith("[file logo.png ") and inbound[7] == "[button 0abc]"
+    assert await chat.where() == (None, None)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("word", ["/cancel", "取消", "cancel", "/cancel@sellerbot"])
+async def test_cancel_leaves_the_queue_and_the_bot_is_back(bot: Bot, lang: str, word: str) -> None:
+    chat = bot.chat(lang=lang)
+    await chat.send("/agent")
+    r = await chat.send(word)
+    assert r.texts == [t("handoff.left", lang)]
+    assert (await the_handoff(bot)).status is HandoffStatus.CLOSED
+    r = await chat.send(QUESTION[lang])
+    assert r.texts == [bot.knowledge.render("fees", lang, bot.policy)]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_an_agents_reply_reaches_the_seller_and_closing_returns_to_the_bot(bot: Bot, lang: str) -> None:
+    chat = bot.chat(lang=lang)
+    await chat.send(QUESTION[lang])
+    await chat.send("/agent")
+    handoff = await the_handoff(bot)
+    done = await reply_as_agent(
+        sessions=bot.sessions, handoff_id=handoff.id, text="Hi, Anna here.", agent="anna"
+    )
+    assert done.ok and done.value.status is HandoffStatus.ACTIVE
+    assert await deliveries(bot, chat) == ["Hi, Anna here."]
+    # the agent sees the conversation before the handoff too
+    assert QUESTION[lang] in [line.text for line in done.value.last_turns]
+    r = await chat.send("thanks, one more thing")
+    assert r.replies == []
+    closed = await close_as_agent(sessions=bot.sessions, handoff_id=handoff.id, agent="anna")
+    assert closed.ok and closed.value.status is HandoffStatus.CLOSED
+    assert await deliveries(bot, chat) == ["Hi, Anna here.", t("handoff.closed", lang)]
+    agent_turns = [turn for turn in await chat.turns() if turn.author == "agent:anna"]
+    assert [turn.text for turn in agent_turns] == ["Hi, Anna here."]
+    r = await chat.send(QUESTION[lang])
+    assert r.texts == [bot.knowledge.render("fees", lang, bot.policy)]
+    # closing twice is refused, naming the rule
+    again = await close_as_agent(sessions=bot.sessions, handoff_id=handoff.id, agent="anna")
+    assert isinstance(again, Refused) and again.rules == {Rule.HANDOFF_CLOSED}
+
+
+async def test_the_closing_notice_is_in_the_language_the_seller_wrote_in(bot: Bot) -> None:
+    chat = bot.chat(lang="zh")
+    await chat.send("I want to talk to a person")
+    handoff = await the_handoff(bot)
+    assert handoff.language == "en"
+    await close_as_agent(sessions=bot.sessions, handoff_id=handoff.id, agent="anna")
+    assert await deliveries(bot, chat) == [t("handoff.closed", "en")]
+
+
+async def test_asking_for_a_person_in_a_flow_leaves_the_flow(bot: Bot) -> None:
+    chat = bot.chat(lang="en")
+    await bot.seller(link=chat)
+    await chat.send("/start open_store")
+    await chat.send("Sunrise Gadgets")
+    r = await chat.send("/agent")
+    assert r.texts == [t("handoff.started", "en")]
+    assert await chat.where() == (None, None)
+    await chat.send("/cancel")
+    r = await chat.send("/cancel")
+    assert r.says("commands.nothing_to_cancel", "en")
+
+
+async def test_a_handoff_survives_a_restart(bot: Bot) -> None:
+    chat = bot.chat(lang="en")
+    await chat.send("/agent")
+    await bot.restart()
+    r = await chat.send(QUESTION["en"])
+    assert r.replies == []
+    assert await bot.count(Delivery) == 0
+    handoff = await the_handoff(bot)
+    await reply_as_agent(sessions=bot.sessions, handoff_id=handoff.id, text="Still here", agent="anna")
+    assert await deliveries(bot, chat) == ["Still here"]
+
+
+async def test_an_agent_message_is_checked(bot: Bot) -> None:
+    chat = bot.chat(lang="en")
+    await chat.send("/agent")
+    handoff = await the_handoff(bot)
+    refused = await reply_as_agent(sessions=bot.sessions, handoff_id=handoff.id, text="   ", agent="anna")
+    assert isinstance(refused, Refused) and refused.rules == {Rule.MESSAGE_INVALID}
+    missing = await reply_as_agent(sessions=bot.sessions, handoff_id=999, text="hi", agent="anna")
+    assert isinstance(missing, Refused) and missing.rules == {Rule.HANDOFF_NOT_FOUND}
+    assert await bot.count(Turn, Turn.author.is_not(None)) == 0
