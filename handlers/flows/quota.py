@@ -107,6 +107,9 @@ class QuotaFlow(Flow):
     async def _request(self, ctx: TurnContext) -> None:
         account_id = await ctx.account_id()
         kind = ctx.state.data["kind"]
+        # The key names this flow (its id is in the flow's data): taken before the flow ends, or
+        # every request of the conversation would share one key and replay the first.
+        idempotency_key = ctx.idempotency_key(f"request_{kind}")
         self.finish(ctx)
         if account_id is None:
             ctx.say("errors.not_linked")
@@ -117,7 +120,7 @@ class QuotaFlow(Flow):
             account_id=account_id,
             kind=KINDS[kind],
             actor=ctx.actor,
-            idempotency_key=ctx.idempotency_key(f"request_{kind}"),
+            idempotency_key=idempotency_key,
             now=ctx.now,
         )
         if isinstance(result, Refused):
