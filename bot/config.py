@@ -9,12 +9,13 @@ and writes mail to an outbox folder, both under a per-user data folder.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from faq.settings import MatcherSettings
@@ -50,7 +51,61 @@ class TelegramSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     token: SecretStr = SecretStr("")
+    # Root URL of the Bot API server: methods at <root>/bot<token>/<method>, files at
+    # <root>/file/bot<token>/<path>.
     api_base_url: str = "https://api.telegram.org"
+    # Long polling: seconds a getUpdates call waits for news.
+    poll_timeout_seconds: int = Field(default=25, ge=0, le=50)
+    # Webhook mode (`sellerbot run telegram --webhook`).
+    webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_path: str = "/telegram/webhook"
+    max_connections: int = Field(default=40, ge=1, le=100)
+    # Processing.
+    workers: int = Field(default=16, ge=1, le=1000)
+    lease_seconds: float = Field(default=30.0, ge=2.0)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0.0)
+    keep_updates_hours: int = Field(default=48, ge=25)
+    delivery_poll_seconds: float = Field(default=1.0, gt=0.0)
+    # Outbound limits (Telegram's): all chats together, one group, and smoothing per chat.
+    messages_per_second: int = Field(default=30, ge=1)
+    group_messages_per_minute: int = Field(default=20, ge=1)
+    chat_messages_per_second: float = Field(default=1.0, gt=0.0)
+    chat_burst: int = Field(default=3, ge=1)
+    network_retries: int = Field(default=8, ge=0)
+    max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+
+    @field_validator("api_base_url", "webhook_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not re.match(r"^/[A-Za-z0-9_./-]*$", value):
+            raise ValueError("must be a URL path starting with /")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret(cls, value: SecretStr) -> SecretStr:
+        # Telegram's rule for secret_token: 1–256 characters A-Z a-z 0-9 _ -
+        if value.get_secret_value() and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("use 1–256 letters, digits, _ or -")
+        return value
+
+
+class RedisSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # empty: no Redis (one process); redis://host:6379/0 when several processes serve one bot
+    url: str = ""
+    key_prefix: str = "sellerbot"
 
 
 class Settings(BaseSettings):
@@ -67,6 +122,7 @@ class Settings(BaseSettings):
     policy: Policy = Field(default_factory=Policy)
     matcher: MatcherSettings = Field(default_factory=MatcherSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
 
     @classmethod
     def settings_customise_sources(

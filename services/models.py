@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -171,6 +172,13 @@ class HandoffStatus(StrEnum):
     WAITING = "waiting"  # handed to a person, no agent has answered yet
     ACTIVE = "active"  # an agent has answered
     CLOSED = "closed"  # back with the bot
+
+
+class UpdateStatus(StrEnum):
+    PENDING = "pending"  # stored, waiting for its turn in its chat
+    PROCESSING = "processing"  # a process has taken it (see InboundUpdate.handled_by)
+    DONE = "done"  # handled; the row stays a while so that a redelivery is recognised
+    ABANDONED = "abandoned"  # its process died while handling it: never run again (it may have acted)
 
 
 class Base(DeclarativeBase):
@@ -505,3 +513,49 @@ class Upload(Base):
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column()
+
+
+class InboundUpdate(Base):
+    """An update a chat channel delivered (a Telegram update), stored before it is handled.
+
+    The primary key makes each update take effect once: a second delivery of the same update
+    (Telegram retrying a webhook, polling again after a restart, another process) fails to
+    insert and is dropped. Stored updates are the work queue: the updates of one chat
+    (`chat_key`) are handled one at a time in `update_id` order, by whichever process holds the
+    chat's lease (`ChatLease`), while different chats are handled side by side. The payload is
+    JSON text (not JSONB: a message may contain a NUL character, which JSONB refuses) and is
+    cleared once the update is handled; the row itself is pruned after a couple of days.
+    """
+
+    __tablename__ = "inbound_updates"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_key: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[UpdateStatus] = mapped_column(_enum(UpdateStatus, "update_status"))
+    received_at: Mapped[datetime] = mapped_column()
+    # Which process took it in and which handled it ("host:pid:random"), for operators and tests.
+    received_by: Mapped[str] = mapped_column(String(100))
+    handled_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (
+        # The next update of a chat, and the chats with work waiting.
+        Index("ix_inbound_updates_queue", "channel", "status", "chat_key", "update_id"),
+        Index("ix_inbound_updates_finished", "finished_at"),
+    )
+
+
+class ChatLease(Base):
+    """Which process handles a chat's updates right now, until `expires_at`. The holder renews
+    it while it works; a process that dies stops renewing, and another takes the chat over once
+    the lease has expired."""
+
+    __tablename__ = "chat_leases"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    chat_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column()

@@ -1,0 +1,79 @@
+"""`sellerbot run telegram`: serve the bot on Telegram, by long polling or as a webhook server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import click
+
+from bot.app import configure_logging
+from bot.cli import Settings, fail, with_settings
+
+log = logging.getLogger(__name__)
+
+
+@click.group()
+def run() -> None:
+    """Serve the bot on a chat channel."""
+
+
+@run.command("telegram")
+@with_settings
+@click.option(
+    "--webhook",
+    is_flag=True,
+    help="Run an HTTP server for Telegram's webhook (behind a reverse proxy) instead of long polling.",
+)
+@click.option("--host", default=None, help="Webhook: address to listen on (default: [telegram] listen_host).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Webhook: port (default: [telegram] listen_port).",
+)
+def telegram(settings: Settings, webhook: bool, host: str | None, port: int | None) -> None:
+    """Serve the bot on Telegram. The token comes from SELLERBOT_TELEGRAM__TOKEN (or the config
+    file); SIGTERM or Ctrl-C stops it after the messages being handled are answered."""
+    from bot.telegram.client import TelegramConfigError, make_bot, protect_token_in_logs
+
+    overrides = {k: v for k, v in (("listen_host", host), ("listen_port", port)) if v is not None}
+    if overrides:
+        settings.telegram = settings.telegram.model_copy(update=overrides)
+    try:
+        make_bot(settings.telegram)  # checks the token before anything starts
+    except TelegramConfigError as exc:
+        fail(str(exc))
+    configure_logging(settings)
+    protect_token_in_logs(settings.telegram.token.get_secret_value())
+    if settings.app.log_level != "DEBUG":
+        # aiogram logs every update at INFO; the processor reports what matters.
+        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    try:
+        asyncio.run(_serve(settings, webhook=webhook))
+    except KeyboardInterrupt:
+        pass
+
+
+async def _serve(settings: Settings, *, webhook: bool) -> None:
+    from bot.telegram.runtime import start_telegram
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runtime = await start_telegram(settings, webhook=webhook)
+    log.info("serving @%s (%s)", runtime.identity.username, "webhook" if webhook else "long polling")
+    waiting = asyncio.create_task(runtime.wait())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([waiting, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            log.info("stopping: letting the messages being handled finish")
+    finally:
+        waiting.cancel()
+        stopping.cancel()
+        await runtime.stop()
+    if waiting.done() and not waiting.cancelled() and waiting.exception() is not None:
+        raise waiting.exception()  # type: ignore[misc]

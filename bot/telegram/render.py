@@ -1,0 +1,169 @@
+"""The core's replies as Bot API calls.
+
+Text goes as plain text (no parse mode, so nothing a seller typed can turn into markup), split
+into messages of at most 4,096 characters (Telegram counts UTF-16 code units) at paragraph,
+line or word boundaries. Buttons become an inline keyboard on the last part: a callback button
+carries `b:<id>` (within Telegram's 64 bytes); a private-chat button becomes a link
+`https://t.me/<bot>?start=<payload>`, Telegram's deep link that opens the private chat and
+sends `/start <payload>`. In groups every reply quotes the message it answers, which also
+tells whose question a keyboard belongs to.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+
+from aiogram.methods import SendDocument, SendMessage, TelegramMethod
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    ReplyParameters,
+)
+
+from bot.telegram.translate import BotIdentity, callback_data
+from handlers.types import Button, ButtonKind, Reply
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_UTF16 = 4096
+# Deep-link payloads Telegram accepts in t.me/<bot>?start=<payload>.
+_PAYLOAD_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Labels up to this long share a keyboard row two by two.
+_SHORT_LABEL = 14
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _cut_at(text: str, limit: int) -> int:
+    """The longest prefix (in characters) of `text` within `limit` UTF-16 units."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return index
+    return len(text)
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE_UTF16) -> list[str]:
+    """Parts of at most `limit` UTF-16 units, cut at the last paragraph break, else line break,
+    else space, else anywhere (never inside a character)."""
+    parts: list[str] = []
+    rest = text
+    while utf16_len(rest) > limit:
+        hard = _cut_at(rest, limit)
+        window = rest[:hard]
+        cut = -1
+        for separator in ("\n\n", "\n", " "):
+            cut = window.rfind(separator)
+            if cut > hard // 2:
+                break
+            cut = -1
+        if cut <= 0:
+            cut = hard
+        part, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        if part:
+            parts.append(part)
+    if rest.strip() or not parts:
+        parts.append(rest)
+    return parts
+
+
+def deep_link(identity: BotIdentity, payload: str) -> str:
+    if _PAYLOAD_RE.match(payload):
+        return f"https://t.me/{identity.username}?start={payload}"
+    log.error("deep-link payload %r is not allowed by Telegram; linking to the chat only", payload)
+    return f"https://t.me/{identity.username}"
+
+
+def keyboard(buttons: Sequence[Button], identity: BotIdentity) -> InlineKeyboardMarkup | None:
+    made: list[InlineKeyboardButton] = []
+    for button in buttons:
+        if button.kind is ButtonKind.PRIVATE_CHAT:
+            made.append(InlineKeyboardButton(text=button.label, url=deep_link(identity, button.id)))
+            continue
+        data = callback_data(button.id)
+        if data is None:
+            # A core bug (ids are a few characters); better no button than one that cannot work.
+            log.error("button id %r does not fit in callback data; button left out", button.id)
+            continue
+        made.append(InlineKeyboardButton(text=button.label, callback_data=data))
+    if not made:
+        return None
+    rows: list[list[InlineKeyboardButton]] = []
+    for item in made:
+        last = rows[-1] if rows else None
+        if (
+            last is not None
+            and len(last) == 1
+            and len(last[0].text) <= _SHORT_LABEL
+            and len(item.text) <= _SHORT_LABEL
+            and item.url is None
+            and last[0].url is None
+        ):
+            last.append(item)
+        else:
+            rows.append([item])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+class Renderer:
+    def __init__(self, identity: BotIdentity) -> None:
+        self.identity = identity
+
+    def replies(
+        self,
+        chat_id: int,
+        replies: Sequence[Reply],
+        *,
+        thread_id: int | None = None,
+        reply_to: int | None = None,
+    ) -> list[TelegramMethod]:
+        methods: list[TelegramMethod] = []
+        for reply in replies:
+            methods += self.text(chat_id, reply.text, reply.buttons, thread_id=thread_id, reply_to=reply_to)
+            for file in reply.files:
+                methods.append(
+                    SendDocument(
+                        chat_id=chat_id,
+                        document=BufferedInputFile(file.data, filename=file.name or "file"),
+                        message_thread_id=thread_id,
+                        reply_parameters=_reply(reply_to),
+                    )
+                )
+        return methods
+
+    def text(
+        self,
+        chat_id: int,
+        text: str,
+        buttons: Sequence[Button] = (),
+        *,
+        thread_id: int | None = None,
+        reply_to: int | None = None,
+    ) -> list[TelegramMethod]:
+        parts = split_text(text or "…")
+        markup = keyboard(buttons, self.identity)
+        return [
+            SendMessage(
+                chat_id=chat_id,
+                text=part,
+                message_thread_id=thread_id,
+                reply_markup=markup if index == len(parts) - 1 else None,
+                reply_parameters=_reply(reply_to),
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+            for index, part in enumerate(parts)
+        ]
+
+
+def _reply(message_id: int | None) -> ReplyParameters | None:
+    if message_id is None:
+        return None
+    # If the user deleted their message meanwhile, the answer still goes out.
+    return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)

@@ -1,0 +1,260 @@
+"""The Telegram channel, assembled and run: `start_telegram(settings)` returns a running
+`TelegramRuntime`; `stop()` shuts it down in order.
+
+Start-up: getMe (the bot's username, for group mentions and deep links), the composition root
+(`bot.app.build_app`), the command menu in zh and en (setMyCommands), then the intake — long
+polling (deleteWebhook first, or getUpdates would conflict) or the webhook server (setWebhook
+with the secret, when a public URL is configured) — the update processor and the delivery loop.
+
+Shutdown (SIGTERM): the intake stops first (polling ends, the webhook server stops accepting
+and finishes the requests it has), then the updates being handled finish, up to
+`shutdown_grace_seconds`; stored updates not yet started stay in the database for the next
+start or another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.methods import DeleteWebhook, SetMyCommands, SetWebhook
+from aiogram.types import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
+from aiohttp import web
+
+from bot.app import App, build_app
+from bot.config import Settings
+from bot.telegram.client import make_bot
+from bot.telegram.deliveries import DeliveryLoop
+from bot.telegram.files import FileFetcher
+from bot.telegram.limiter import Limiter, OutboundLimits, build_limiter
+from bot.telegram.metrics import Stats
+from bot.telegram.middleware import Dependencies, InjectDependencies, Languages
+from bot.telegram.polling import ALLOWED_UPDATES, Poller
+from bot.telegram.processor import UpdateProcessor
+from bot.telegram.render import Renderer
+from bot.telegram.routers import seller_routers
+from bot.telegram.sender import Sender
+from bot.telegram.translate import BotIdentity
+from bot.telegram.webhook import build_web_app, derived_secret
+from handlers import replies
+from handlers.commands import COMMANDS
+
+log = logging.getLogger(__name__)
+
+# In groups the bot answers questions only; account commands there offer the private chat.
+GROUP_COMMANDS = ("help", "lang", "agent")
+
+
+def build_dispatcher(dependencies: Dependencies, *, extra_routers: Sequence[Router] = ()) -> Dispatcher:
+    """The dispatcher: dependencies injected into every handler, then the routers — those of
+    other channel features first, the seller routers last."""
+    dispatcher = Dispatcher()
+    dispatcher.update.outer_middleware(InjectDependencies(dependencies))
+    dispatcher.include_routers(*extra_routers, *seller_routers())
+    return dispatcher
+
+
+def command_menus(default_language: str) -> list[SetMyCommands]:
+    """setMyCommands calls: private chats get every command, groups the FAQ ones; each in zh
+    and en (by the user's app language) and in the default language for everyone else."""
+    calls = []
+    for language_code in (None, *replies.LANGUAGES):
+        lang = language_code or default_language
+        for scope, names in (
+            (BotCommandScopeAllPrivateChats(), COMMANDS),
+            (BotCommandScopeAllGroupChats(), GROUP_COMMANDS),
+        ):
+            commands = [
+                BotCommand(command=name, description=replies.say(f"channel.commands.{name}", lang))
+                for name in names
+            ]
+            calls.append(SetMyCommands(commands=commands, scope=scope, language_code=language_code))
+    return calls
+
+
+def process_name() -> str:
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclasses.dataclass
+class TelegramRuntime:
+    settings: Settings
+    app: App
+    bot: Bot
+    identity: BotIdentity
+    limiter: Limiter
+    sender: Sender
+    dispatcher: Dispatcher
+    processor: UpdateProcessor
+    deliveries: DeliveryLoop
+    webhook: bool
+    owns_app: bool = True
+    poller: Poller | None = None
+    web_runner: web.AppRunner | None = None
+    port: int | None = None
+    _tasks: list[asyncio.Task[Any]] = dataclasses.field(default_factory=list)
+    _stop_requested: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    _stopped: bool = False
+
+    @property
+    def stats(self) -> Stats:
+        return self.processor.stats
+
+    def request_stop(self) -> None:
+        """Ask the runtime to stop (the SIGTERM handler); `wait()` then returns."""
+        self._stop_requested.set()
+
+    async def wait(self) -> None:
+        """Until a stop is requested or a part of the runtime fails (its error is raised)."""
+        stop = asyncio.create_task(self._stop_requested.wait())
+        try:
+            done, _ = await asyncio.wait([stop, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        for task in done:
+            if task is not stop and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    async def _start(self) -> None:
+        for call in command_menus(self.settings.app.default_language):
+            await self.bot(call)
+        self._tasks.append(asyncio.create_task(self.processor.run(), name="telegram-processor"))
+        self._tasks.append(asyncio.create_task(self.deliveries.run(), name="telegram-deliveries"))
+        telegram = self.settings.telegram
+        if self.webhook:
+            token = telegram.token.get_secret_value()
+            secret = telegram.webhook_secret.get_secret_value() or derived_secret(token)
+            web_app = build_web_app(
+                self.dispatcher, self.bot, processor=self.processor, secret=secret, path=telegram.webhook_path
+            )
+            self.web_runner = web.AppRunner(web_app, handle_signals=False, shutdown_timeout=10.0)
+            await self.web_runner.setup()
+            site = web.TCPSite(self.web_runner, telegram.listen_host, telegram.listen_port)
+            await site.start()
+            addresses = self.web_runner.addresses
+            self.port = addresses[0][1] if addresses else telegram.listen_port
+            log.info("webhook listening on %s:%s%s", telegram.listen_host, self.port, telegram.webhook_path)
+            if telegram.webhook_url:
+                await self.bot(
+                    SetWebhook(
+                        url=telegram.webhook_url,
+                        secret_token=secret,
+                        allowed_updates=ALLOWED_UPDATES,
+                        max_connections=telegram.max_connections,
+                    )
+                )
+                log.info("webhook registered with Telegram")
+        else:
+            await self.bot(DeleteWebhook(drop_pending_updates=False))
+            self.poller = Poller(self.bot, self.processor, timeout=telegram.poll_timeout_seconds)
+            self._tasks.append(asyncio.create_task(self.poller.run(), name="telegram-poller"))
+            log.info("long polling %s as @%s", telegram.api_base_url, self.identity.username)
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        # 1. No new updates.
+        for task in self._tasks:
+            if task.get_name() == "telegram-poller":
+                task.cancel()
+        if self.web_runner is not None:
+            await self.web_runner.cleanup()
+        # 2. Let the updates being handled finish.
+        await self.processor.stop(self.settings.telegram.shutdown_grace_seconds)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # 3. Close what was opened.
+        await self.limiter.close()
+        await self.bot.session.close()
+        if self.owns_app:
+            await self.app.close()
+        log.info("stopped")
+
+
+async def start_telegram(
+    settings: Settings,
+    *,
+    webhook: bool = False,
+    app: App | None = None,
+    extra_routers: Sequence[Router] = (),
+    owner: str | None = None,
+) -> TelegramRuntime:
+    """Start the Telegram channel. With `app`, use that composition root (tests, or a process
+    running several channels) instead of building one, and leave it open at stop."""
+    telegram = settings.telegram
+    bot = make_bot(telegram)
+    try:
+        me = await bot.get_me()
+        identity = BotIdentity(id=me.id, username=me.username or "")
+        owns_app = app is None
+        if app is None:
+            app = await build_app(settings, bot_username=identity.username)
+        else:
+            app.core.options = dataclasses.replace(app.core.options, bot_username=identity.username)
+    except BaseException:
+        await bot.session.close()
+        raise
+    limits = OutboundLimits.from_rates(
+        per_second=telegram.messages_per_second,
+        group_per_minute=telegram.group_messages_per_minute,
+        chat_per_second=telegram.chat_messages_per_second,
+        chat_burst=telegram.chat_burst,
+    )
+    limiter = build_limiter(
+        limits,
+        redis_url=settings.redis.url,
+        prefix=f"{settings.redis.key_prefix}:telegram:{identity.id}:limits",
+    )
+    sender = Sender(bot, limiter)
+    render = Renderer(identity)
+    languages = Languages(app.database.sessions, settings.app.default_language)
+    dependencies = Dependencies(
+        conversation=app.core,
+        render=render,
+        files=FileFetcher(bot, max_bytes=telegram.max_file_bytes),
+        identity=identity,
+        languages=languages,
+    )
+    dispatcher = build_dispatcher(dependencies, extra_routers=extra_routers)
+    processor = UpdateProcessor(
+        sessions=app.database.sessions,
+        dispatcher=dispatcher,
+        bot=bot,
+        sender=sender,
+        render=render,
+        languages=languages,
+        owner=owner or process_name(),
+        workers=telegram.workers,
+        lease_seconds=telegram.lease_seconds,
+        keep_updates_hours=telegram.keep_updates_hours,
+    )
+    runtime = TelegramRuntime(
+        settings=settings,
+        app=app,
+        bot=bot,
+        identity=identity,
+        limiter=limiter,
+        sender=sender,
+        dispatcher=dispatcher,
+        processor=processor,
+        deliveries=DeliveryLoop(
+            app.database.sessions, sender, render, interval=telegram.delivery_poll_seconds
+        ),
+        webhook=webhook,
+        owns_app=owns_app,
+    )
+    try:
+        await runtime._start()
+    except BaseException:
+        await runtime.stop()
+        raise
+    return runtime

@@ -1,0 +1,94 @@
+"""Sending: every outgoing message, whether it answers an update or delivers an agent's reply,
+takes a slot from the outbound limiter and then goes through the client (whose middleware
+obeys 429s and retries network errors). Calls that do not post to a chat (answering a callback
+query, getFile) are not limited.
+
+The caller sends one chat's messages one after another, awaiting each, so they arrive in order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+)
+from aiogram.methods import (
+    EditMessageReplyMarkup,
+    EditMessageText,
+    SendDocument,
+    SendMessage,
+    SendPhoto,
+    TelegramMethod,
+)
+
+from bot.telegram.client import api_error_text
+from bot.telegram.limiter import Limiter
+from bot.telegram.metrics import add_wait
+
+log = logging.getLogger(__name__)
+
+# Methods that put something in a chat, and so count against Telegram's message limits.
+LIMITED = (SendMessage, SendDocument, SendPhoto, EditMessageText, EditMessageReplyMarkup)
+
+
+def chat_of(method: TelegramMethod) -> int | str | None:
+    return getattr(method, "chat_id", None)
+
+
+def is_group_chat(chat_id: int | str) -> bool:
+    # Telegram gives users positive ids and groups (and channels) negative ones.
+    try:
+        return int(chat_id) < 0
+    except ValueError:
+        return True  # "@channelusername"
+
+
+class Sender:
+    def __init__(self, bot: Bot, limiter: Limiter) -> None:
+        self.bot = bot
+        self.limiter = limiter
+        self.sent = 0
+
+    async def call(self, method: TelegramMethod[Any]) -> Any:
+        """Make one call, waiting for the limiter first if it posts to a chat. Raises what the
+        Bot API answered once retries are exhausted."""
+        chat = chat_of(method)
+        if isinstance(method, LIMITED) and chat is not None:
+            add_wait(await self.limiter.acquire(chat, group=is_group_chat(chat)))
+        try:
+            result = await self.bot(method)
+        except TelegramMigrateToChat as exc:
+            # A group became a supergroup: same conversation, new chat id.
+            log.info("chat %s moved to %s; sending there", chat, exc.migrate_to_chat_id)
+            moved = method.model_copy(update={"chat_id": exc.migrate_to_chat_id})
+            return await self.call(moved)
+        if isinstance(method, LIMITED):
+            self.sent += 1
+        return result
+
+    async def deliver(self, methods: Sequence[TelegramMethod[Any]]) -> int:
+        """Make the calls in order; a call that fails for good is logged and the next one still
+        goes (one undeliverable message must not hold up the rest). Returns how many failed."""
+        failed = 0
+        for method in methods:
+            try:
+                await self.call(method)
+            except TelegramBadRequest as exc:
+                if "message is not modified" in str(exc.message):
+                    continue  # an edit that was already made (a double click raced)
+                failed += 1
+                log.error("Telegram refused %s: %s", method.__api_method__, api_error_text(exc))
+            except TelegramForbiddenError:
+                failed += 1
+                log.info("chat %s does not accept messages from the bot (blocked or left)", chat_of(method))
+            except TelegramAPIError as exc:
+                failed += 1
+                log.error("could not send %s: %s", method.__api_method__, api_error_text(exc))
+        return failed

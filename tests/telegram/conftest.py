@@ -1,0 +1,94 @@
+"""Fixtures of the Telegram tests: the fake Bot API server, settings that point the real
+aiogram client at it, and a running adapter on a fresh SQLite database (the `tg` harness).
+
+The matcher is trained once per session into a cache folder that every test's data folder
+links to, and each test's database is a copy of the migrated template, so a test starts in a
+fraction of a second.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import build_app
+from bot.config import Settings, load_settings
+from bot.telegram.runtime import TelegramRuntime, start_telegram
+from tests.conftest import run_in_own_loop
+from tests.telegram.fake_api import FakeBotAPI
+from tests.telegram.harness import Harness
+
+# Loose smoothing per chat in the functional tests (a flow sends several messages a turn);
+# the limiter has tests of its own.
+FAST_LIMITS: dict[str, Any] = {"chat_messages_per_second": 1000.0, "chat_burst": 1000}
+
+
+@pytest.fixture(scope="session")
+def matcher_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("telegram-matcher")
+
+    async def build() -> None:
+        app = await build_app(load_settings(data_dir=folder))
+        await app.close()
+
+    run_in_own_loop(build)
+    return folder / "cache"
+
+
+def prepare_data_dir(data_dir: Path, matcher_cache: Path, sqlite_template: Path | None = None) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not (data_dir / "cache").exists():
+        (data_dir / "cache").symlink_to(matcher_cache, target_is_directory=True)
+    if sqlite_template is not None and not (data_dir / "sellerbot.db").exists():
+        shutil.copyfile(sqlite_template, data_dir / "sellerbot.db")
+
+
+def telegram_settings(
+    data_dir: Path, fake: FakeBotAPI, *, db_url: str | None = None, **telegram: Any
+) -> Settings:
+    settings = load_settings(data_dir=data_dir, db_url=db_url)
+    values = {
+        "token": fake.token,
+        "api_base_url": fake.url,
+        "poll_timeout_seconds": 5,
+        "delivery_poll_seconds": 0.2,
+        "shutdown_grace_seconds": 10.0,
+        **telegram,
+    }
+    settings.telegram = settings.telegram.model_validate({**settings.telegram.model_dump(), **values})
+    return settings
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotAPI]:
+    api = FakeBotAPI()
+    await api.start()
+    try:
+        yield api
+    finally:
+        await api.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, matcher_cache: Path, sqlite_template: Path) -> Path:
+    folder = tmp_path / "data"
+    prepare_data_dir(folder, matcher_cache, sqlite_template)
+    return folder
+
+
+@pytest.fixture
+async def runtime(fake: FakeBotAPI, data_dir: Path) -> AsyncIterator[TelegramRuntime]:
+    running = await start_telegram(telegram_settings(data_dir, fake, **FAST_LIMITS))
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+def tg(fake: FakeBotAPI, runtime: TelegramRuntime) -> Harness:
+    return Harness(fake, runtime)

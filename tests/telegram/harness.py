@@ -1,0 +1,132 @@
+"""Driving the Telegram adapter end to end: a fake Bot API server, the real aiogram client, the
+real runtime (polling, processor, sender) and the conversation core on a fresh database.
+
+    tg = Harness(fake, runtime)
+    alice = tg.private(language="en")
+    turn = await alice.send("/start")           # waits until the update is handled
+    assert "Joom" in turn.text
+    turn = await alice.press("Fees and commission")
+    assert turn.answer == {"text": None, "show_alert": False}
+
+`Turn` is what one update produced in that chat: the bot's new messages, and for a press the
+callback answer and the edit of the pressed message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.telegram.runtime import TelegramRuntime
+from tests.telegram.fake_api import Chat, FakeBotAPI, Message, User
+
+HANG_GUARD_SECONDS = 60.0
+
+
+@dataclass
+class Turn:
+    messages: list[Message]
+    answer: dict[str, Any] | None = None
+    pressed: Message | None = None  # the message whose button was pressed (now edited)
+    update_id: int = 0
+
+    @property
+    def texts(self) -> list[str]:
+        return [m.text or "" for m in self.messages]
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.texts)
+
+    @property
+    def labels(self) -> list[str]:
+        return [label for m in self.messages for label in m.labels]
+
+    @property
+    def last(self) -> Message:
+        """The last message with buttons (or the last message)."""
+        with_buttons = [m for m in self.messages if m.buttons]
+        return (with_buttons or self.messages)[-1]
+
+    def __contains__(self, fragment: str) -> bool:
+        return fragment in self.text
+
+    def __repr__(self) -> str:
+        return f"Turn(texts={self.texts!r}, labels={self.labels!r}, answer={self.answer!r})"
+
+
+@dataclass
+class ChatSession:
+    harness: Harness
+    user: User
+    chat: Chat
+    history: list[Turn] = field(default_factory=list)
+
+    @property
+    def fake(self) -> FakeBotAPI:
+        return self.harness.fake
+
+    async def _turn(
+        self, update_id: int, *, pressed: Message | None = None, query: str | None = None
+    ) -> Turn:
+        before = {m.message_id for m in self.fake.sent(self.chat.id)}
+        await self.harness.handled(update_id)
+        new = [m for m in self.fake.sent(self.chat.id) if m.message_id not in before]
+        answer = self.fake.callback_queries[query].answered if query else None
+        turn = Turn(messages=new, answer=answer, pressed=pressed, update_id=update_id)
+        self.history.append(turn)
+        return turn
+
+    async def send(self, text: str, **kw: Any) -> Turn:
+        return await self._turn(self.fake.send(self.chat, self.user, text, **kw))
+
+    async def press(self, label: str, message: Message | None = None) -> Turn:
+        """Press the button `label` on `message` (default: the latest bot message showing it)."""
+        if message is None:
+            message = self.message_with(label)
+        update_id = self.fake.press(self.user, message, label)
+        query = self.fake.callback_queries_by_update[update_id]
+        return await self._turn(update_id, pressed=message, query=query)
+
+    async def press_data(self, message: Message, data: str) -> Turn:
+        update_id = self.fake.press(self.user, message, data=data)
+        return await self._turn(
+            update_id, pressed=message, query=self.fake.callback_queries_by_update[update_id]
+        )
+
+    async def photo(self, data: bytes, **kw: Any) -> Turn:
+        return await self._turn(self.fake.send_photo(self.chat, self.user, data, **kw))
+
+    async def document(self, data: bytes, **kw: Any) -> Turn:
+        return await self._turn(self.fake.send_document(self.chat, self.user, data, **kw))
+
+    async def other(self, kind: str, body: dict[str, Any]) -> Turn:
+        return await self._turn(self.fake.send_other(self.chat, self.user, kind, body))
+
+    def message_with(self, label: str) -> Message:
+        for message in reversed(self.fake.sent(self.chat.id)):
+            if label in message.labels:
+                return message
+        raise AssertionError(f"no bot message in chat {self.chat.id} has a button {label!r}")
+
+
+class Harness:
+    def __init__(self, fake: FakeBotAPI, runtime: TelegramRuntime) -> None:
+        self.fake = fake
+        self.runtime = runtime
+
+    def private(self, *, language: str | None = "zh", name: str = "Seller") -> ChatSession:
+        user = self.fake.user(name, language_code=language)
+        return ChatSession(self, user, self.fake.private_chat(user))
+
+    def in_group(self, group: Chat, *, language: str | None = "zh", name: str = "Member") -> ChatSession:
+        user = self.fake.user(name, language_code=language)
+        return ChatSession(self, user, group)
+
+    def private_of(self, session: ChatSession) -> ChatSession:
+        return ChatSession(self, session.user, self.fake.private_chat(session.user))
+
+    async def handled(self, update_id: int) -> None:
+        async with asyncio.timeout(HANG_GUARD_SECONDS):
+            await self.runtime.processor.wait_handled(update_id)
