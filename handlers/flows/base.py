@@ -8,10 +8,10 @@ A message typed during a flow is first offered to the current step. If the step 
 it and the matcher recognises a question, the question is answered and the step asked again:
 the flow goes on. Where a step takes free text (a store title, an address), almost anything
 is a valid answer, so only a message that looks like a question and that the matcher is sure
-about interrupts the flow. Where a step takes a typed value (an e-mail address, a code, a
-date), a message it cannot use is a mistyped answer unless it looks like a question: the step
-says what is wrong with it rather than answering "not-an-email" as a question about e-mail.
-After a message a step cannot use, the step's buttons are shown again, so they are at hand.
+about interrupts the flow. At the other steps (an e-mail address, a code, a choice), a message
+the step cannot use is a wrong answer unless it looks like a question or asks for a person: the
+step says what is wrong with it rather than answering "not-an-email" as a question about
+e-mail. After a message a step cannot use, the step's buttons are shown again, at hand.
 """
 
 from __future__ import annotations
@@ -56,8 +56,6 @@ class Flow:
     needs_account: ClassVar[bool] = True
     private_only: ClassVar[bool] = True
     free_text_steps: ClassVar[frozenset[str]] = frozenset()
-    # steps that take a typed value (an e-mail address, a code, a number, a date, an option)
-    typed_steps: ClassVar[frozenset[str]] = frozenset()
     file_steps: ClassVar[frozenset[str]] = frozenset()
 
     # -- to implement -----------------------------------------------------------------------
@@ -161,14 +159,21 @@ async def run_flow_text(ctx: TurnContext, text: str) -> None:
     mark = len(ctx.replies)
     if await flow.on_text(ctx, text):
         return
-    typed = ctx.state.step in flow.typed_steps
-    if (not typed or looks_like_question(text)) and await _answer_if_question(ctx, text, 0.0, drop_from=mark):
+    if (looks_like_question(text) or _asks_for_a_person(ctx, text)) and await _answer_if_question(
+        ctx, text, 0.0, drop_from=mark
+    ):
         return
     # Neither an answer nor a question: the step's own explanation stands, with its buttons.
     if len(ctx.replies) == mark:
         await flow.prompt(ctx)
     elif not any(reply.buttons for reply in ctx.replies[mark:]):
         await _show_buttons_again(ctx, flow)
+
+
+def _asks_for_a_person(ctx: TurnContext, text: str) -> bool:
+    """ "转人工", "I want to talk to a person": always heard, question or not."""
+    match = ctx.core.matcher.match(text)
+    return match.decision == "answer" and match.intent == "human_agent"
 
 
 async def _show_buttons_again(ctx: TurnContext, flow: Flow) -> None:

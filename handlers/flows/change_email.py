@@ -21,7 +21,6 @@ from services.uscc import licence_problem, normalize_licence
 class ChangeEmailFlow(Flow):
     name = "change_email"
     needs_account = False
-    typed_steps = frozenset({"licence", "new_email"})
 
     async def begin(self, ctx: TurnContext) -> None:
         self.enter(ctx, "licence")

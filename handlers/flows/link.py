@@ -28,7 +28,6 @@ def extract_code(text: str) -> str | None:
 class LinkFlow(Flow):
     name = "link"
     needs_account = False
-    typed_steps = frozenset({"email", "code"})
 
     async def begin(self, ctx: TurnContext) -> None:
         if await ctx.account_id() is not None and ctx.state.resume_flow is None:

@@ -27,7 +27,6 @@ SPECIALIZATIONS = [s.value for s in Specialization]
 class OpenStoreFlow(Flow):
     name = "open_store"
     free_text_steps = frozenset({"title"})
-    typed_steps = frozenset({"specialization", "icon"})
     file_steps = frozenset({"icon"})
 
     async def begin(self, ctx: TurnContext) -> None:

@@ -20,7 +20,6 @@ from services.results import Refused
 class PasswordResetFlow(Flow):
     name = "password_reset"
     needs_account = False
-    typed_steps = frozenset({"email"})
 
     async def begin(self, ctx: TurnContext) -> None:
         account = await load_account(ctx)

@@ -31,7 +31,6 @@ FIELDS = ("address", "phone", "parcels", "date")
 class PickupFlow(Flow):
     name = "pickup"
     free_text_steps = frozenset({"address"})
-    typed_steps = frozenset({"city", "phone", "parcels", "date"})
 
     async def begin(self, ctx: TurnContext) -> None:
         self.enter(ctx, "city")

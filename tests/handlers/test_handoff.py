@@ -130,3 +130,12 @@ async def test_an_agent_message_is_checked(bot: Bot) -> None:
     missing = await reply_as_agent(sessions=bot.sessions, handoff_id=999, text="hi", agent="anna")
     assert isinstance(missing, Refused) and missing.rules == {Rule.HANDOFF_NOT_FOUND}
     assert await bot.count(Turn, Turn.author.is_not(None)) == 0
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_asking_for_a_person_is_heard_at_any_step(bot: Bot, lang: str) -> None:
+    chat = bot.chat(lang=lang)
+    await chat.send("/link")  # a step that takes an e-mail address
+    r = await chat.send(ASK_AGENT[lang])
+    assert r.texts == [t("handoff.started", lang)]
+    assert await bot.count(Handoff) == 1 and await chat.where() == (None, None)

@@ -8,6 +8,7 @@ import pytest
 
 from handlers.understanding import MENU_INTENTS
 from services.models import Handoff, HandoffStatus, Store
+from tests.conftest import make_licence
 from tests.conversation import Bot, t
 
 LANGS = ["zh", "en"]
@@ -191,3 +192,20 @@ async def test_the_human_agent_intent_hands_off(bot: Bot, lang: str) -> None:
     assert r.texts == [t("handoff.started", lang)]
     [handoff] = await bot.rows(Handoff)
     assert handoff.reason == "requested"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_value_the_step_cannot_use_is_explained_not_answered_as_a_question(
+    bot: Bot, lang: str
+) -> None:
+    chat = bot.chat(lang=lang)
+    await chat.send("/start change_email")
+    await chat.send(make_licence())  # a valid licence of no account: the match comes on confirm
+    # "not-an-email" mentions e-mail: the matcher would answer it as a question about e-mail
+    r = await chat.send("not-an-email")
+    assert r.texts == [t("change_email.email_invalid", lang)]
+    assert (await chat.conversation()).language == lang
+    # a statement at a step answered with buttons: the buttons again, not an unrelated answer
+    await chat.send("new@shop.example")
+    r = await chat.send("owner@shop.example")
+    assert r.texts[0] == t("flows.use_buttons", lang) and len(r.labels) == 4
