@@ -224,6 +224,7 @@ class FakeBotAPI:
         self._webhook_busy: set[str] = set()
         self._webhook_tasks: set[asyncio.Task[None]] = set()
         self._client: ClientSession | None = None
+        self._closing = False
         self._rr = itertools.count()
 
     # -- server --------------------------------------------------------------------------------
@@ -240,6 +241,9 @@ class FakeBotAPI:
         return self.url
 
     async def close(self) -> None:
+        self._closing = True
+        async with self._new_update:
+            self._new_update.notify_all()  # long polls in flight return now
         for gate in self._gates.values():
             gate.open()
         for task in list(self._webhook_tasks):
@@ -633,7 +637,7 @@ class FakeBotAPI:
             try:
                 async with asyncio.timeout(timeout):
                     async with self._new_update:
-                        await self._new_update.wait_for(lambda: bool(ready()))
+                        await self._new_update.wait_for(lambda: self._closing or bool(ready()))
             except TimeoutError:
                 pass
         return ready()

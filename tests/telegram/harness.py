@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.telegram.runtime import TelegramRuntime
+from services.db import Sessions
 from tests.telegram.fake_api import Chat, FakeBotAPI, Message, User
 
 HANG_GUARD_SECONDS = 60.0
@@ -126,6 +127,34 @@ class Harness:
 
     def private_of(self, session: ChatSession) -> ChatSession:
         return ChatSession(self, session.user, self.fake.private_chat(session.user))
+
+    @property
+    def sessions(self) -> Sessions:
+        return self.runtime.app.database.sessions
+
+    async def seller(self, session: ChatSession, **account: Any) -> Any:
+        """A merchant account (passing every check unless told otherwise) linked to the chat
+        user of `session`; returns its AccountView."""
+        from services.linking import link_by_operator
+        from tests.conftest import make_account
+
+        view = await make_account(self.runtime.app.database, self.runtime.settings.policy, **account)
+        linked = await link_by_operator(
+            sessions=self.sessions,
+            account_id=view.id,
+            channel="telegram",
+            chat_user_id=str(session.user.id),
+            actor="test",
+        )
+        assert linked.ok, linked
+        return view
+
+    async def mails(self) -> list[Any]:
+        """Every mail the bot has sent (the outbox), once those in flight are written."""
+        from services.mail import OutboxMailer
+
+        await self.runtime.app.mail.drain()
+        return OutboxMailer(self.runtime.settings.outbox_path).messages()
 
     async def handled(self, update_id: int) -> None:
         async with asyncio.timeout(HANG_GUARD_SECONDS):
