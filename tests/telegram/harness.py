@@ -31,6 +31,7 @@ class Turn:
     answer: dict[str, Any] | None = None
     pressed: Message | None = None  # the message whose button was pressed (now edited)
     update_id: int = 0
+    asked: Message | None = None  # the user's message (for a message update)
 
     @property
     def texts(self) -> list[str]:
@@ -71,11 +72,13 @@ class ChatSession:
     async def _turn(
         self, update_id: int, *, pressed: Message | None = None, query: str | None = None
     ) -> Turn:
-        before = {m.message_id for m in self.fake.sent(self.chat.id)}
+        chat = self.fake.messages[self.chat.id]
+        before = {m.message_id for m in chat if m.by_bot}
+        asked = chat[-1] if query is None and chat and not chat[-1].by_bot else None
         await self.harness.handled(update_id)
         new = [m for m in self.fake.sent(self.chat.id) if m.message_id not in before]
         answer = self.fake.callback_queries[query].answered if query else None
-        turn = Turn(messages=new, answer=answer, pressed=pressed, update_id=update_id)
+        turn = Turn(messages=new, answer=answer, pressed=pressed, update_id=update_id, asked=asked)
         self.history.append(turn)
         return turn
 
@@ -101,6 +104,10 @@ class ChatSession:
 
     async def document(self, data: bytes, **kw: Any) -> Turn:
         return await self._turn(self.fake.send_document(self.chat, self.user, data, **kw))
+
+    async def follow(self, url: str) -> Turn:
+        """Follow a deep link (this session must be the user's private chat)."""
+        return await self._turn(self.fake.follow_deep_link(self.user, url))
 
     async def other(self, kind: str, body: dict[str, Any]) -> Turn:
         return await self._turn(self.fake.send_other(self.chat, self.user, kind, body))
