@@ -1,0 +1,272 @@
+"""The console channel in process: numbered buttons chosen by number or label, `/file PATH`, the
+group chat and its private-chat buttons, agent messages, JSON lines and the interactive loop."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.console import (
+    GROUP_CHAT_ID,
+    ConsoleSession,
+    InputError,
+    render,
+    run_interactive,
+    run_jsonl,
+)
+from handlers.handoff import close_as_agent, reply_as_agent
+from services.models import Handoff, PickupBooking, Store
+from tests.conversation import Bot, png, t
+
+
+def session(bot: Bot, user: str = "console-user", **kw) -> ConsoleSession:
+    return ConsoleSession(core=bot.core, user_id=user, **kw)
+
+
+async def test_buttons_are_chosen_by_number_or_label(bot: Bot) -> None:
+    s = session(bot, language_hint="en")
+    account = await bot.seller(link=bot.chat("console-user"))
+    replies = await s.send_text("/start open_store")
+    assert s.buttons == []
+    await s.send_text("Sunrise Gadgets")
+    assert [b.label for b in s.buttons] == ["apparel", "health & beauty", "electronics", "adult", "other"]
+    replies = await s.send_text("3")  # electronics, by number
+    assert replies[0].text == t("open_store.ask_icon", "en", min=550, max_mb="5")
+    replies = await s.send_text("SKIP FOR NOW")  # by label, ignoring case
+    assert replies[0].text.startswith("Please check the new store")
+    # words the step cannot use: the buttons come again, so a number still picks one
+    replies = await s.send_text("hmm")
+    assert replies[0].text == t("flows.use_buttons", "en") and s.buttons[0].label == "Confirm"
+    replies = await s.send_text("1")
+    assert replies[0].text.startswith("Your store “Sunrise Gadgets”")
+    assert [st.title for st in await bot.rows(Store, Store.account_id == account.id)] == ["Sunrise Gadgets"]
+
+
+async def test_numbers_outside_the_shown_buttons_are_text(bot: Bot) -> None:
+    s = session(bot, language_hint="en")
+    await bot.seller(link=bot.chat("console-user"))
+    await s.send_text("/start pickup")
+    await s.send_text("1")  # Shenzhen, the only button
+    await s.send_text("Room 301, 1 Keji Road, Nanshan")
+    await s.send_text("13800138000")  # a phone number, not a button
+    replies = await s.send_text("2")  # a parcel count: no buttons are shown
+    assert replies[0].text == t("pickup.ask_date", "en")
+    assert len(s.buttons) == 3
+    replies = await s.send_text("7")  # beyond the three date buttons: text (not a date)
+    assert replies[0].text == t("pickup.date_not_date", "en")
+    await s.send_text("1")
+    await s.send_text("Confirm")
+    [booking] = await bot.rows(PickupBooking)
+    assert booking.parcels == 2 and booking.phone == "13800138000"
+
+
+async def test_file_sends_a_file(bot: Bot, tmp_path: Path) -> None:
+    s = session(bot, language_hint="zh")
+    await bot.seller(link=bot.chat("console-user"))
+    icon = tmp_path / "logo.png"
+    icon.write_bytes(png(600, 600))
+    await s.send_text("/start open_store")
+    await s.send_text("深圳好物")
+    await s.send_text("电子产品")
+    replies = await s.send_text(f"/file {icon}")
+    assert replies[0].text == t("open_store.icon_ok", "zh", format="PNG", width=600, height=600)
+    with pytest.raises(InputError, match="usage"):
+        await s.send_text("/file")
+    with pytest.raises(InputError, match=r"missing\.png"):
+        await s.send_text(f"/file {tmp_path / 'missing.png'}")
+    with pytest.raises(InputError, match="folder"):
+        await s.send_text(f"/file {tmp_path}")
+
+
+async def test_a_too_large_file_is_not_read(
+    bot: Bot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.console.MAX_FILE_BYTES", 10)
+    big = tmp_path / "big.png"
+    big.write_bytes(b"x" * 11)
+    with pytest.raises(InputError, match="too large"):
+        await session(bot).send_text(f"/file {big}")
+
+
+async def test_the_group_chat_and_its_private_chat_button(bot: Bot) -> None:
+    s = session(bot, is_group=True, language_hint="en")
+    assert s.chat_id == GROUP_CHAT_ID
+    assert not s.addressed("how do I open a store?")
+    assert not s.addressed("/help@otherbot") and not s.addressed("hi @sellerbot_fan")
+    assert (
+        s.addressed("/help") and s.addressed("/help@sellerbot") and s.addressed("Hi @SellerBot, a question")
+    )
+    assert await s.send_text("how do I open a store?") == []
+    replies = await s.send_text("@sellerbot how can I get more stores?")
+    assert replies[0].text == bot.knowledge.render("quota_increase", "en", bot.policy)
+    replies = await s.send_text("Request an increase")  # the private-chat button, by label
+    assert s.is_group is False and s.chat_id == "console-user"
+    assert replies[-1].text == t("link.ask_email", "en")  # not linked yet: linking first
+
+
+async def test_agent_messages_are_delivered_once(bot: Bot) -> None:
+    s = session(bot, language_hint="en")
+    await s.send_text("/agent")
+    assert await s.deliveries() == []
+    [handoff] = await bot.rows(Handoff)
+    await reply_as_agent(
+        sessions=bot.sessions, handoff_id=handoff.id, text="Hello, this is Anna.", agent="anna"
+    )
+    assert [r.text for r in await s.deliveries()] == ["Hello, this is Anna."]
+    assert await s.deliveries() == []
+    # someone else's delivery is not shown here
+    other = session(bot, "someone-else")
+    await other.send_text("/agent")
+    [_, theirs] = await bot.rows(Handoff)
+    await reply_as_agent(sessions=bot.sessions, handoff_id=theirs.id, text="For someone else", agent="anna")
+    assert await s.deliveries() == []
+    await close_as_agent(sessions=bot.sessions, handoff_id=handoff.id, agent="anna")
+    assert [r.text for r in await s.deliveries()] == [t("handoff.closed", "en")]
+
+
+async def jsonl(s: ConsoleSession, *lines: str) -> list[list[dict]]:
+    """Run JSON lines; the output split into turns (each ending with its turn_end)."""
+    out = io.StringIO()
+    await run_jsonl(s, io.StringIO("".join(line + "\n" for line in lines)), out)
+    turns, current = [], []
+    for raw in out.getvalue().splitlines():
+        item = json.loads(raw)
+        current.append(item)
+        if item["type"] == "turn_end":
+            turns.append(current)
+            current = []
+    assert current == [], "output after the last turn_end"
+    return turns
+
+
+async def test_jsonl_turns_errors_and_deliveries(bot: Bot, tmp_path: Path) -> None:
+    s = session(bot, language_hint="en")
+    turns = await jsonl(
+        s,
+        json.dumps({"text": "/lang"}),
+        "",  # blank lines are skipped
+        "this is not json",
+        json.dumps(["a", "list"]),
+        json.dumps({"unknown": 1}),
+        json.dumps({"file": str(tmp_path / "missing.png")}),
+        json.dumps({"button": "made-up"}),
+        json.dumps({"text": "{{7*7}}"}),
+    )
+    assert len(turns) == 7
+    [message, end] = turns[0]
+    assert message["type"] == "message" and message["text"] == t("commands.lang_choose", "en")
+    assert [b["label"] for b in message["buttons"]] == ["中文", "English"]
+    assert all(set(b) == {"id", "label"} for b in message["buttons"]) and end == {"type": "turn_end"}
+    assert turns[1][0]["type"] == "error" and turns[1][0]["error"].startswith("not JSON")
+    assert turns[2][0]["type"] == "error" and turns[3][0]["type"] == "error"
+    assert turns[4] == [{"type": "error", "error": turns[4][0]["error"]}, {"type": "turn_end"}]
+    assert "missing.png" in turns[4][0]["error"]
+    assert turns[5][0]["text"] == t("buttons.expired", "en")
+    assert "49" not in json.dumps(turns[6], ensure_ascii=False)
+    # a button pressed by id, then an agent's message before the next turn_end
+    button = next(b for b in message["buttons"] if b["label"] == "English")
+    turns = await jsonl(s, json.dumps({"button": button["id"]}), json.dumps({"text": "/agent"}))
+    assert turns[0][0]["text"] == "OK, I'll reply in English."
+    [handoff] = await bot.rows(Handoff)
+    await reply_as_agent(sessions=bot.sessions, handoff_id=handoff.id, text="Anna here", agent="anna")
+    turns = await jsonl(s, json.dumps({"text": "anyone there?"}))
+    assert turns == [[{"type": "message", "text": "Anna here", "buttons": []}, {"type": "turn_end"}]]
+
+
+async def test_jsonl_marks_private_chat_buttons(bot: Bot) -> None:
+    s = session(bot, is_group=True, language_hint="en")
+    [turn] = await jsonl(s, json.dumps({"text": "/stores"}))
+    [button] = turn[0]["buttons"]
+    assert button == {"id": "stores-en", "label": "My stores", "kind": "private_chat"}
+
+
+def test_render_numbers_the_buttons_across_replies() -> None:
+    from handlers.types import Button, ButtonKind, Reply
+
+    lines: list[str] = []
+    render(
+        [
+            Reply("one\ntwo", (Button("a", "First"),)),
+            Reply("three", (Button("b", "Second"), Button("c", "Private", ButtonKind.PRIVATE_CHAT))),
+        ],
+        lines.append,
+    )
+    assert lines == [
+        "bot> one\n     two",
+        "     [1] First",
+        "bot> three",
+        "     [2] Second",
+        "     [3] Private  (opens a private chat)",
+    ]
+
+
+async def test_the_interactive_loop(
+    bot: Bot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    icon = tmp_path / "logo.png"
+    icon.write_bytes(png(600, 600))
+    await bot.seller(link=bot.chat("console-user"))
+    typed = iter(
+        [
+            "how do I open a store?",  # not addressed in the group
+            "@sellerbot how do I open a store?",
+            "1",  # the private-chat button
+            "Sunrise Gadgets",
+            "electronics",
+            "/file /no/such/file.png",
+            f"/file {icon}",
+            "",
+            "1",  # confirm
+            "/quit",
+            "never read",
+        ]
+    )
+
+    def fake_input(prompt: str = "") -> str:
+        return next(typed)
+
+    monkeypatch.setattr("builtins.input", fake_input)
+    s = session(bot, is_group=True, language_hint="en")
+    await asyncio.wait_for(run_interactive(s, intro="hello there", poll_seconds=0.05), 30)
+    out = capsys.readouterr().out
+    assert out.startswith("hello there\n")
+    assert "(not addressed to the bot" in out
+    assert "     [1] Open a store  (opens a private chat)" in out
+    assert "— now in your private chat with the bot —" in out
+    assert "!    /no/such/file.png" in out
+    assert "Icon accepted: PNG, 600×600 pixels." in out
+    assert "bot> Your store “Sunrise Gadgets” (electronics) is open." in out
+    assert out.rstrip().endswith("bye")
+    assert next(typed) == "never read"
+
+
+async def test_the_interactive_loop_shows_agent_messages_as_they_come(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = session(bot, language_hint="en")
+    await s.send_text("/agent")
+    [handoff] = await bot.rows(Handoff)
+    lines = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+
+    def fake_input(prompt: str = "") -> str:
+        return asyncio.run_coroutine_threadsafe(lines.get(), loop).result(10)
+
+    monkeypatch.setattr("builtins.input", fake_input)
+    task = asyncio.create_task(run_interactive(s, intro="", poll_seconds=0.02))
+    await reply_as_agent(
+        sessions=bot.sessions, handoff_id=handoff.id, text="Anna here, how can I help?", agent="a"
+    )
+    seen = ""
+    for _ in range(250):
+        await asyncio.sleep(0.02)
+        seen += capsys.readouterr().out
+        if "Anna here" in seen:
+            break
+    assert "bot> Anna here, how can I help?" in seen
+    await lines.put("/quit")
+    await asyncio.wait_for(task, 10)
