@@ -8,6 +8,7 @@ fraction of a second.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -92,3 +93,37 @@ async def runtime(fake: FakeBotAPI, data_dir: Path) -> AsyncIterator[TelegramRun
 @pytest.fixture
 def tg(fake: FakeBotAPI, runtime: TelegramRuntime) -> Harness:
     return Harness(fake, runtime)
+
+
+# -- PostgreSQL and Redis ----------------------------------------------------------------------
+@pytest.fixture
+async def pg_database() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database (migrated by the bot at start-up); yields its URL."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from services.db import create_engine
+    from tests.conftest import NO_POSTGRES, POSTGRES_URL
+
+    if not POSTGRES_URL:
+        pytest.skip(NO_POSTGRES)
+    name = f"sellerbot_tg_{secrets.token_hex(4)}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        await admin.dispose()
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """The test Redis, with this test's keys under a prefix of their own (see redis_prefix)."""
+    from tests.conftest import REDIS_URL
+
+    if not REDIS_URL:
+        pytest.skip("SELLERBOT_TEST_REDIS_URL is not set: the Redis tests are skipped")
+    yield REDIS_URL

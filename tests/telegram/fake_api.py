@@ -212,6 +212,7 @@ class FakeBotAPI:
         # the update queue
         self._pending: list[dict[str, Any]] = []
         self._history: list[dict[str, Any]] = []  # updates delivered and confirmed
+        self._again: list[dict[str, Any]] = []  # redelivered: returned by the next getUpdates
         self._confirmed = 0
         self._new_update = asyncio.Condition()
         self._changed = asyncio.Condition()
@@ -264,7 +265,8 @@ class FakeBotAPI:
         times: int = 1,
         description: str | None = None,
     ) -> None:
-        """The next `times` calls of `method` fail with `status` (429 with retry_after)."""
+        """The next `times` calls of `method` fail with `status` (429 with retry_after; 0: the
+        connection is dropped without an answer, a network error for the client)."""
         if status == 429 and retry_after is None:
             retry_after = 1
         text = description or {
@@ -278,6 +280,22 @@ class FakeBotAPI:
         gate = Gate()
         self._gates[method] = gate
         return gate
+
+    def set_webhook(self, url: str, *, secret_token: str | None) -> None:
+        """Register a webhook as the bot's owner would with setWebhook."""
+        self.webhook = {
+            "url": url,
+            "secret_token": secret_token,
+            "allowed_updates": None,
+            "max_connections": 40,
+        }
+        for update in self._pending:
+            self._enqueue_webhook(update)
+
+    @property
+    def confirmed(self) -> int:
+        """The highest offset getUpdates has confirmed (updates below it are delivered)."""
+        return self._confirmed
 
     def block(self, chat_id: int) -> None:
         self.blocked.add(chat_id)
@@ -355,12 +373,15 @@ class FakeBotAPI:
         return int(update["update_id"])
 
     def redeliver(self, update_id: int) -> None:
-        """Telegram sends an update again (after a restart, a lost webhook answer)."""
+        """Telegram sends an update again, as after a bot restart that did not confirm it, or a
+        webhook answer that got lost: the next getUpdates returns it whatever the offset (once),
+        or it is posted to the webhook again."""
         for update in self._pending + self._history:
             if update["update_id"] == update_id:
-                self._pending.append(update)
                 if self.webhook is not None:
                     self._enqueue_webhook(update)
+                else:
+                    self._again.append(update)
                 self._notify_update()
                 return
         raise KeyError(update_id)
@@ -555,12 +576,16 @@ class FakeBotAPI:
         method = request.match_info["method"]
         params = await self._params(request)
         self.calls.append((method, params, time.monotonic()))
+        self._notify_change()
         try:
             gate = self._gates.get(method)
             if gate is not None and not gate.opened.is_set():
                 gate.waiting += 1
                 gate.arrived.set()
                 await gate.opened.wait()
+            if self._drop_connection(method) and request.transport is not None:
+                request.transport.close()  # the client sees the connection reset
+                return web.Response(status=500)
             self._maybe_fail(method)
             handler = self.handlers.get(method) or getattr(self, f"_m_{method}", None)
             if handler is None:
@@ -574,6 +599,15 @@ class FakeBotAPI:
         finally:
             self._notify_change()
         return web.json_response({"ok": True, "result": result})
+
+    def _drop_connection(self, method: str) -> bool:
+        faults = self._faults.get(method)
+        if not faults or faults[0].status != 0:
+            return False
+        faults[0].times -= 1
+        if faults[0].times <= 0:
+            faults.popleft()
+        return True
 
     def _maybe_fail(self, method: str) -> None:
         faults = self._faults.get(method)
@@ -626,12 +660,13 @@ class FakeBotAPI:
             self._history.extend(confirmed)
             self._pending = [u for u in self._pending if u["update_id"] >= offset]
             self._confirmed = max(self._confirmed, offset)
+            self._notify_change()
 
         def ready() -> list[dict[str, Any]]:
             found = [u for u in self._pending if u["update_id"] >= offset]
             if allowed:
                 found = [u for u in found if any(k in u for k in allowed)]
-            return sorted(found, key=lambda u: u["update_id"])[:limit]
+            return self._again + sorted(found, key=lambda u: u["update_id"])[:limit]
 
         if not ready() and timeout > 0:
             try:
@@ -640,7 +675,9 @@ class FakeBotAPI:
                         await self._new_update.wait_for(lambda: self._closing or bool(ready()))
             except TimeoutError:
                 pass
-        return ready()
+        result = ready()
+        self._again = []
+        return result
 
     def _chat(self, params: dict[str, Any]) -> Chat:
         try:
