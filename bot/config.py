@@ -60,7 +60,7 @@ class TelegramSettings(BaseModel):
     webhook_url: str = ""
     webhook_secret: SecretStr = SecretStr("")
     listen_host: str = "127.0.0.1"
-    listen_port: int = Field(default=8080, ge=1, le=65535)
+    listen_port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
     webhook_path: str = "/telegram/webhook"
     max_connections: int = Field(default=40, ge=1, le=100)
     # Processing.

@@ -821,6 +821,11 @@ class FakeBotAPI:
             return web.Response(status=401)
         path = request.match_info["path"]
         self.calls.append(("download", {"path": path}, time.monotonic()))
+        self._notify_change()
+        try:
+            self._maybe_fail("download")
+        except ApiError as exc:
+            return web.Response(status=exc.code, text=exc.description)
         for stored_path, data, _ in self.files.values():
             if stored_path == path:
                 return web.Response(body=data, content_type="application/octet-stream")
