@@ -8,6 +8,7 @@ user. Running it again reuses what exists.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from services.accounts import create_account, find_account_by_email
 from services.db import Sessions
@@ -35,6 +36,24 @@ class DemoSeller:
     account_id: int
     email: str
     created: bool
+
+
+DEMO_ICON = "demo-icon.png"
+
+
+def ensure_demo_icon(folder: Path, *, policy: Policy) -> Path:
+    """A store icon that passes the icon rules (a square PNG of the minimum size), for trying
+    "open a store with an icon" without looking for a picture: `/file <folder>/demo-icon.png`."""
+    path = folder / DEMO_ICON
+    if not path.is_file():
+        from PIL import Image, ImageDraw
+
+        size = policy.icon_min_pixels
+        image = Image.new("RGB", (size, size), (255, 106, 0))
+        ImageDraw.Draw(image).ellipse((size // 5, size // 5, size * 4 // 5, size * 4 // 5), fill="white")
+        folder.mkdir(parents=True, exist_ok=True)
+        image.save(path, format="PNG")
+    return path
 
 
 async def ensure_demo_seller(

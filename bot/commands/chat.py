@@ -9,11 +9,12 @@ import sys
 
 import click
 
-from bot.app import build_app, configure_logging
+from bot.app import App, build_app, configure_logging
 from bot.cli import Settings, fail, with_settings
 from bot.console import CHANNEL, ConsoleSession, run_interactive, run_jsonl
-from bot.demo import DemoError, ensure_demo_seller
+from bot.demo import DemoError, ensure_demo_icon, ensure_demo_seller
 from faq.knowledge import KnowledgeBaseError
+from services.linking import linked_account_id
 
 _USER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
@@ -69,6 +70,10 @@ async def _chat(
                 sessions=app.database.sessions, policy=settings.policy, channel=CHANNEL, chat_user_id=user_id
             )
             notes.append(f"demo seller {seller.email} is linked to you (user {user_id})")
+            icon = ensure_demo_icon(settings.data_path, policy=settings.policy)
+            notes.append(f"a store icon to try: /file {icon}")
+        elif not await _linked(app, user_id):
+            notes.append("to try the actions (open a store, more stores, …) start with --demo: a demo seller")
         session = ConsoleSession(core=app.core, user_id=user_id, is_group=group, language_hint=lang)
         if jsonl:
             await run_jsonl(session, sys.stdin, sys.stdout)
@@ -79,3 +84,8 @@ async def _chat(
         await run_interactive(session, intro="\n".join(notes))
     finally:
         await app.close()
+
+
+async def _linked(app: App, user_id: str) -> bool:
+    async with app.database.sessions() as session:
+        return await linked_account_id(session, channel=CHANNEL, chat_user_id=user_id) is not None
