@@ -56,7 +56,7 @@ def split_text(text: str, limit: int = MAX_MESSAGE_UTF16) -> list[str]:
     parts: list[str] = []
     rest = text
     while utf16_len(rest) > limit:
-        hard = _cut_at(rest, limit)
+        hard = max(1, _cut_at(rest, limit))  # at least one character, so the loop ends
         window = rest[:hard]
         cut = -1
         for separator in ("\n\n", "\n", " "):
