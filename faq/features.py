@@ -142,6 +142,45 @@ class Vocabulary:
         block = np.fromiter((BLOCKS.index(f[0]) for f in kept), dtype=np.int8, count=len(kept))
         return cls(spec, index, idf, block)
 
+    @classmethod
+    def fit_matrix(cls, documents: Sequence[Sequence[str]], spec: FeatureSpec):
+        """`fit` and `matrix` of the same documents in one pass (what training needs).
+
+        Columns are numbered in order of first appearance rather than sorted; the rows equal
+        `vector(documents[i])` all the same.
+        """
+        from scipy.sparse import csr_matrix
+
+        index: dict[str, int] = {}
+        setdefault = index.setdefault
+        indptr = [0]
+        cols: list[int] = []
+        tfs: list[int] = []
+        for feats in documents:
+            counts = Counter(feats)
+            cols.extend([setdefault(f, len(index)) for f in counts])
+            tfs.extend(counts.values())
+            indptr.append(len(cols))
+        n_docs = len(documents)
+        c = np.array(cols, dtype=np.int64)
+        r = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(np.array(indptr, dtype=np.int64)))
+        df = np.bincount(c, minlength=len(index))
+        keep = df >= spec.min_df
+        new_col = np.cumsum(keep) - 1
+        entries = keep[c]
+        r, c, tf = r[entries], new_col[c[entries]], np.array(tfs, dtype=np.float32)[entries]
+        features = [f for f, k in zip(index, keep.tolist(), strict=True) if k]
+        idf = np.log((1 + n_docs) / (1 + df[keep].astype(np.float64))) + 1.0
+        block = np.array([BLOCKS.index(f[0]) for f in features], dtype=np.int8)
+        vocab = cls(spec, {f: i for i, f in enumerate(features)}, idf, block)
+        values = (1.0 + np.log(tf)) * vocab.idf[c]
+        slot = r * len(BLOCKS) + vocab.block[c]
+        norms = np.sqrt(np.bincount(slot, weights=values * values, minlength=n_docs * len(BLOCKS)))
+        scale = vocab._block_weight[vocab.block[c]] / np.where(norms[slot] > 0, norms[slot], 1.0)
+        X = csr_matrix(((values * scale).astype(np.float32), (r, c)), shape=(n_docs, len(vocab)))
+        X.sort_indices()
+        return vocab, X
+
     def __len__(self) -> int:
         return len(self.index)
 

@@ -216,8 +216,7 @@ def train_model(
         features.get(normalized[i]) or features.setdefault(normalized[i], extract(normalized[i], spec))
         for i in kept
     ]
-    vocab = Vocabulary.fit(docs, spec)
-    X = vocab.matrix(docs)
+    vocab, X = Vocabulary.fit_matrix(docs, spec)
     C = settings.regularization_c
     if len(kept) >= CALIBRATION_MIN_PER_CLASS * len(classes):
         weights, bias, oof = training.fit_with_calibration(X, y, len(classes), C)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from faq.evaluate import score
 from faq.features import PLATFORM, FeatureSpec, Vocabulary, extract
@@ -48,6 +49,23 @@ def test_vector_matches_matrix_rows() -> None:
             if in_block.any():
                 assert np.isclose(np.linalg.norm(values[in_block]), 1.0, atol=1e-5)
     assert vocab.vector(["w|unknown"])[0].size == 0
+
+
+@pytest.mark.parametrize("min_df", [1, 2])
+def test_fit_matrix_equals_fit_then_matrix(min_df: int) -> None:
+    spec = FeatureSpec(min_df=min_df)
+    texts = ["忘记密码", "forgot password", "开店 开店 fee", "x", "forgot my password", "忘记了"]
+    docs = [extract(normalize(t), spec) for t in texts]
+    vocab = Vocabulary.fit(docs, spec)
+    fast, matrix = Vocabulary.fit_matrix(docs, spec)
+    assert set(fast.index) == set(vocab.index)
+    order = [vocab.index[f] for f in sorted(fast.index, key=fast.index.__getitem__)]
+    assert np.allclose(fast.idf, vocab.idf[order])
+    assert (fast.block == vocab.block[order]).all()
+    assert np.allclose(matrix.toarray(), vocab.matrix(docs).toarray()[:, order])
+    for i, doc in enumerate(docs):
+        cols, values = fast.vector(doc)
+        assert np.allclose(matrix[i].toarray().ravel()[cols], values)
 
 
 def test_typo_corrector() -> None:

@@ -212,3 +212,30 @@ def test_any_text_gets_a_valid_match(kb_matcher: Matcher, text: str) -> None:
     if match.decision == CLARIFY:
         assert 2 <= len(match.candidates) <= 3
     json.dumps(match.to_dict(), ensure_ascii=False)
+
+
+def test_logistic_regression_learns_a_separable_problem() -> None:
+    from scipy.sparse import csr_matrix
+
+    from faq.training import fit_softmax
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    X = csr_matrix(np.eye(3, dtype=np.float32)[y] + rng.random((120, 3), dtype=np.float32) * 0.3)
+    W, b = fit_softmax(X, y, 3)
+    assert W.shape == (3, 3) and W.dtype == np.float32
+    assert ((X @ W + b).argmax(axis=1) == y).mean() == 1.0
+    W2, b2 = fit_softmax(X, y, 3)
+    assert np.array_equal(W, W2) and np.array_equal(b, b2)  # deterministic
+
+
+def test_large_bases_average_svm_and_logistic_regression(monkeypatch) -> None:
+    from faq import training
+
+    pairs = TOY * 12
+    plain = Matcher.train(pairs, MatcherSettings(cache=False))
+    monkeypatch.setattr(training, "ENSEMBLE_MIN_EXAMPLES", len(pairs))
+    mixed = Matcher.train(pairs, MatcherSettings(cache=False))
+    assert not np.allclose(plain.model.weights, mixed.model.weights)
+    for text, intent in [("commission rate", "fees"), ("how many shops", "store_limits")]:
+        assert mixed.match(text).candidates[0].intent == intent
