@@ -16,7 +16,8 @@ from tests.conversation import Bot, png, t
 JUNK = ["", "   ", "😀😀😀", "👍", "x" * 5000, "{{7*7}}", "'; DROP TABLE accounts; --", "{% raw %}{{ x }}"]
 
 
-async def test_every_turn_is_logged_with_what_was_understood(bot: Bot) -> None:
+async def test_every_turn_is_logged_with_what_was_understood(bot_any: Bot) -> None:
+    bot = bot_any
     chat = bot.chat(lang="zh")
     await bot.seller(link=chat)
     await chat.send("佣金是多少?")
@@ -137,7 +138,8 @@ async def test_an_internal_failure_gets_an_apology_with_a_reference(
     assert r.texts == [bot.knowledge.render("fees", "en", bot.policy)]
 
 
-async def test_a_restart_in_the_middle_of_a_conversation_goes_on(bot: Bot) -> None:
+async def test_a_restart_in_the_middle_of_a_conversation_goes_on(bot_any: Bot) -> None:
+    bot = bot_any
     chat = bot.chat(lang="en")
     await chat.send("what's the weather in Paris")
     await chat.send("/lang")

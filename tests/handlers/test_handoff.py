@@ -61,7 +61,10 @@ async def test_cancel_leaves_the_queue_and_the_bot_is_back(bot: Bot, lang: str, 
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_an_agents_reply_reaches_the_seller_and_closing_returns_to_the_bot(bot: Bot, lang: str) -> None:
+async def test_an_agents_reply_reaches_the_seller_and_closing_returns_to_the_bot(
+    bot_any: Bot, lang: str
+) -> None:
+    bot = bot_any
     chat = bot.chat(lang=lang)
     await chat.send(QUESTION[lang])
     await chat.send("/agent")

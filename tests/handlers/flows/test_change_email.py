@@ -137,7 +137,8 @@ async def test_correct_the_answers_from_the_summary(bot: Bot, lang: str) -> None
     assert r.says("change_email.confirmation_sent", lang, masked="n***@shop.example", minutes=1440)
 
 
-async def test_confirm_pressed_twice_mails_once(bot: Bot) -> None:
+async def test_confirm_pressed_twice_mails_once(bot_any: Bot) -> None:
+    bot = bot_any
     chat = bot.chat(lang="en")
     account = await bot.seller(email="old@shop.example")
     await start(chat, "en")

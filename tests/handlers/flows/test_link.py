@@ -38,7 +38,8 @@ def code_sent(lang: str) -> str:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_link_with_the_code_from_the_mail(bot: Bot, lang: str) -> None:
+async def test_link_with_the_code_from_the_mail(bot_any: Bot, lang: str) -> None:
+    bot = bot_any
     chat = bot.chat(lang=lang)
     account = await bot.seller(email="owner@shop.example")
     r = await chat.send("/link")
@@ -177,7 +178,8 @@ async def test_send_a_new_code_pressed_twice_mails_once(bot: Bot) -> None:
     assert r.says("link.linked", "en")
 
 
-async def test_linking_survives_a_restart(bot: Bot) -> None:
+async def test_linking_survives_a_restart(bot_any: Bot) -> None:
+    bot = bot_any
     chat = bot.chat(lang="zh")
     account = await bot.seller(email="owner@shop.example")
     await chat.send("/stores")

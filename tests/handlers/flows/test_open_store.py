@@ -45,7 +45,8 @@ async def stores(bot: Bot, account_id: int) -> list[Store]:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_open_a_store_with_an_icon(bot: Bot, lang: str) -> None:
+async def test_open_a_store_with_an_icon(bot_any: Bot, lang: str) -> None:
+    bot = bot_any
     chat, account_id = await start(bot, lang)
     r = await chat.send(f"  {TITLE[lang]}  ")
     assert r.texts == [t("open_store.ask_specialization", lang)]
@@ -212,7 +213,8 @@ async def test_no_free_slot_is_refused_with_the_limit_and_an_offer_of_more(bot: 
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_confirm_pressed_twice_opens_one_store(bot: Bot, lang: str) -> None:
+async def test_confirm_pressed_twice_opens_one_store(bot_any: Bot, lang: str) -> None:
+    bot = bot_any
     chat, account_id = await start(bot, lang, store_limit=2)
     await chat.send(TITLE[lang])
     await chat.press(spec("adult", lang))
@@ -231,7 +233,8 @@ async def test_confirm_pressed_twice_opens_one_store(bot: Bot, lang: str) -> Non
     assert len(await stores(bot, account_id)) == 1
 
 
-async def test_a_restart_before_confirming_keeps_every_answer_and_the_icon(bot: Bot) -> None:
+async def test_a_restart_before_confirming_keeps_every_answer_and_the_icon(bot_any: Bot) -> None:
+    bot = bot_any
     chat, account_id = await start(bot, "en")
     await chat.send(TITLE["en"])
     await chat.press(spec("health_beauty", "en"))

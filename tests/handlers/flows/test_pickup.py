@@ -167,7 +167,8 @@ async def test_an_unknown_city_is_explained_and_asked_again(bot: Bot, lang: str)
     assert r.texts[0] == t("pickup.door_pickup", lang, city="Shenzhen")
 
 
-async def test_confirm_pressed_twice_books_once(bot: Bot) -> None:
+async def test_confirm_pressed_twice_books_once(bot_any: Bot) -> None:
+    bot = bot_any
     chat, _ = await start(bot, "en")
     await chat.press("Shenzhen")
     for answer in (ADDRESS["en"], "13800138000", "1", "tomorrow"):

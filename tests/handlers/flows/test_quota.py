@@ -41,7 +41,8 @@ async def account(bot: Bot, account_id: int) -> Account:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_a_refusal_names_every_failed_rule_and_store(bot: Bot, lang: str) -> None:
+async def test_a_refusal_names_every_failed_rule_and_store(bot_any: Bot, lang: str) -> None:
+    bot = bot_any
     chat = bot.chat(lang=lang)
     seller = await bot.seller(link=chat, rating=Rating.POOR, store_limit=20)
     await bot.store(seller.id, "Bad Shop", rating=Rating.CRITICAL)
@@ -66,7 +67,8 @@ async def test_a_refusal_names_every_failed_rule_and_store(bot: Bot, lang: str) 
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_an_eligible_request_is_granted_and_the_limit_goes_up(bot: Bot, lang: str) -> None:
+async def test_an_eligible_request_is_granted_and_the_limit_goes_up(bot_any: Bot, lang: str) -> None:
+    bot = bot_any
     chat = bot.chat(lang=lang)
     seller = await bot.seller(link=chat, stores=1)
     r = await ask(chat, lang)
@@ -124,7 +126,8 @@ async def test_queued_when_auto_approve_is_off_and_not_asked_twice(bot: Bot, lan
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_confirm_pressed_twice_raises_the_limit_once(bot: Bot, lang: str) -> None:
+async def test_confirm_pressed_twice_raises_the_limit_once(bot_any: Bot, lang: str) -> None:
+    bot = bot_any
     chat = bot.chat(lang=lang)
     seller = await bot.seller(link=chat, stores=1)
     await ask(chat, lang)
