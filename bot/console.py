@@ -64,7 +64,7 @@ class ConsoleSession:
 
     async def send_text(self, text: str) -> list[Reply]:
         stripped = text.strip()
-        if stripped.startswith("/file"):
+        if stripped == "/file" or stripped.startswith(("/file ", "/file\t")):
             return await self.send_file(stripped[len("/file") :].strip())
         button = self.button_for(stripped)
         if button is not None:

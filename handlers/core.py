@@ -157,12 +157,13 @@ class ConversationCore:
         if inbound.button is not None:
             await commands.press_button(ctx, inbound.button)
             return
+        if inbound.is_group:
+            # "@sellerbot /stores" is a command too
+            text = strip_mention(text, self.options.bot_username)
         command = commands.parse_command(text, bot_username=self.options.bot_username)
         if command is not None:
             await commands.run_command(ctx, *command)
             return
-        if inbound.is_group:
-            text = strip_mention(text, self.options.bot_username)
         if normalize(text) in CANCEL_WORDS:
             await commands.cancel(ctx)
             return

@@ -18,6 +18,7 @@ from bot.console import (
     run_interactive,
     run_jsonl,
 )
+from handlers.commands import COMMANDS
 from handlers.handoff import close_as_agent, reply_as_agent
 from services.models import Handoff, PickupBooking, Store
 from tests.conversation import Bot, png, t
@@ -80,6 +81,9 @@ async def test_file_sends_a_file(bot: Bot, tmp_path: Path) -> None:
         await s.send_text(f"/file {tmp_path / 'missing.png'}")
     with pytest.raises(InputError, match="folder"):
         await s.send_text(f"/file {tmp_path}")
+    # only "/file" itself is the file command
+    replies = await s.send_text("/files")
+    assert replies[0].text == t("commands.unknown", "zh", command="files", commands=COMMANDS)
 
 
 async def test_a_too_large_file_is_not_read(

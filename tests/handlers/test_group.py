@@ -134,3 +134,11 @@ async def test_a_file_sent_to_the_bot_in_a_group_is_not_used(bot: Bot) -> None:
 
     r = await chat._turn(chat.inbound(files=(InboundFile("logo.png", b"x"),), addressed=True))
     assert r.texts == [t("files.unexpected_no_flow", "en")]
+
+
+async def test_a_command_after_the_bots_name_is_a_command(bot: Bot) -> None:
+    chat = bot.chat(group=True, lang="en")
+    r = await chat.send("@sellerbot /help")
+    assert r.says("menu.help", "en")
+    r = await chat.send("@sellerbot /stores")
+    assert r.texts == [t("group.private_only", "en")]
