@@ -274,3 +274,37 @@ async def test_the_interactive_loop_shows_agent_messages_as_they_come(
     assert "bot> Anna here, how can I help?" in seen
     await lines.put("/quit")
     await asyncio.wait_for(task, 10)
+
+
+async def test_a_new_app_on_the_same_data_folder_goes_on_with_the_conversation(
+    tmp_path: Path, matcher: object, matcher_cache: Path
+) -> None:
+    """A restart through the composition root (bot/app.py), as `sellerbot chat` starts."""
+    import shutil
+
+    from bot.app import build_app
+    from bot.config import load_settings
+    from bot.demo import ensure_demo_seller
+
+    data = tmp_path / "data"
+    shutil.copytree(matcher_cache, data / "cache")
+    app = await build_app(load_settings(data_dir=data))
+    try:
+        await ensure_demo_seller(
+            sessions=app.database.sessions, policy=app.settings.policy, channel="console", chat_user_id="u"
+        )
+        first = ConsoleSession(core=app.core, user_id="u", language_hint="en")
+        await first.send_text("/start open_store")
+        await first.send_text("Sunrise Gadgets")
+    finally:
+        await app.close()
+    app = await build_app(load_settings(data_dir=data))
+    try:
+        second = ConsoleSession(core=app.core, user_id="u")
+        replies = await second.send_text("electronics")
+        assert replies[0].text == t("open_store.ask_icon", "en", min=550, max_mb="5")
+        await second.send_text("Skip for now")
+        replies = await second.send_text("Confirm")
+        assert replies[0].text.startswith("Your store “Sunrise Gadgets” (electronics) is open.")
+    finally:
+        await app.close()
