@@ -90,11 +90,15 @@ class Flow:
         ctx.state.leave_flow()
 
     def choices(self, ctx: TurnContext, *specs: tuple[str, Any]) -> list:
-        """Buttons for the current step: (label, value). A press is only taken while the flow
-        is still at that step; an older button is answered as expired."""
-        step = ctx.state.step
+        """Buttons for the current step: (label, value). A press is only taken while this run of
+        the flow is still at that step; an older button (of an earlier step, or of a run that was
+        cancelled, whose summary said something else) is answered as expired."""
+        step, run = ctx.state.step, ctx.state.data.get("flow_id")
         return ctx.buttons(
-            *[(label, "choice", {"flow": self.name, "step": step, "value": v}) for label, v in specs]
+            *[
+                (label, "choice", {"flow": self.name, "step": step, "run": run, "value": v})
+                for label, v in specs
+            ]
         )
 
 
@@ -223,6 +227,7 @@ async def run_flow_choice(ctx: TurnContext, value: Any) -> None:
         or not isinstance(value, dict)
         or value.get("flow") != flow.name
         or value.get("step") != ctx.state.step
+        or value.get("run") != ctx.state.data.get("flow_id")
     ):
         ctx.say("buttons.expired")
         await continue_flow_after_interruption(ctx)

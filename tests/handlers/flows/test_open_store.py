@@ -319,3 +319,21 @@ async def test_cancel_from_the_summary(bot: Bot, lang: str) -> None:
     r = await chat.press(t("actions.cancel", lang))
     assert r.texts == [t("commands.cancelled_short", lang)]
     assert await stores(bot, account_id) == [] and await chat.where() == (None, None)
+
+
+async def test_a_button_of_an_abandoned_run_of_the_flow_does_not_confirm_the_new_one(bot: Bot) -> None:
+    chat, account_id = await start(bot, "en", store_limit=2)
+    await chat.send("First Title")
+    await chat.press(spec("apparel", "en"))
+    await chat.press(t("open_store.skip_icon", "en"))
+    old_confirm = chat.last.button("Confirm")  # under a summary that says "First Title"
+    await chat.send("/cancel")
+    await chat.send("/start open_store")
+    await chat.send("Second Title")
+    await chat.press(spec("other", "en"))
+    await chat.press(t("open_store.skip_icon", "en"))
+    r = await chat.press_button(old_confirm)
+    assert r.texts[0] == t("buttons.expired", "en")
+    assert await stores(bot, account_id) == []
+    r = await chat.press("Confirm")
+    assert [s.title for s in await stores(bot, account_id)] == ["Second Title"]
