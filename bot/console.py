@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from handlers import replies as catalogue
 from handlers.commands import for_another_bot
 from handlers.core import ConversationCore
 from handlers.types import Button, ButtonKind, Inbound, InboundFile, Reply
@@ -52,6 +53,15 @@ class ConsoleSession:
     @property
     def chat_id(self) -> str:
         return GROUP_CHAT_ID if self.is_group else self.user_id
+
+    @property
+    def lang(self) -> str:
+        """The language of the console's own hints: the --lang given, else the bot's default."""
+        hint = (self.language_hint or self.core.options.default_language).lower()
+        return "en" if hint.startswith("en") else "zh"
+
+    def say(self, key: str, **context: Any) -> str:
+        return catalogue.say(f"channel.console.{key}", self.lang, bot_username=self.bot_username, **context)
 
     def addressed(self, text: str) -> bool:
         if not self.is_group:
@@ -208,13 +218,15 @@ async def run_jsonl(session: ConsoleSession, stdin: TextIO, stdout: TextIO) -> N
 
 
 # -- interactive --------------------------------------------------------------------------------
-def render(replies: list[Reply], out: Callable[[str], None]) -> None:
+def render(shown: list[Reply], out: Callable[[str], None], *, lang: str = "en") -> None:
     number = 0
-    for reply in replies:
+    for reply in shown:
         out("bot> " + reply.text.replace("\n", "\n     "))
         for button in reply.buttons:
             number += 1
-            hint = "  (opens a private chat)" if button.kind is ButtonKind.PRIVATE_CHAT else ""
+            hint = ""
+            if button.kind is ButtonKind.PRIVATE_CHAT:
+                hint = "  " + catalogue.say("channel.console.opens_private_chat", lang)
             out(f"     [{number}] {button.label}{hint}")
 
 
@@ -230,7 +242,7 @@ async def run_interactive(session: ConsoleSession, *, intro: str, poll_seconds: 
             delivered = await session.deliveries()
             if delivered:
                 out("")
-                render(delivered, out)
+                render(delivered, out, lang=session.lang)
 
     poller = asyncio.create_task(poll())
     try:
@@ -245,15 +257,15 @@ async def run_interactive(session: ConsoleSession, *, intro: str, poll_seconds: 
                 continue
             was_group = session.is_group
             try:
-                replies = await session.send_text(line)
+                shown = await session.send_text(line)
             except InputError as exc:
                 out(f"!    {exc}")
                 continue
             if was_group and not session.is_group:
-                out("— now in your private chat with the bot —")
-            if session.is_group and not replies and not session.addressed(line):
-                out("     (not addressed to the bot: start with @sellerbot or a /command)")
-            render(replies, out)
+                out(session.say("now_private"))
+            if session.is_group and not shown and not session.addressed(line):
+                out("     " + session.say("not_addressed"))
+            render(shown, out, lang=session.lang)
     finally:
         poller.cancel()
         out("bye")

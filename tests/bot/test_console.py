@@ -308,3 +308,16 @@ async def test_a_new_app_on_the_same_data_folder_goes_on_with_the_conversation(
         assert replies[0].text.startswith("Your store “Sunrise Gadgets” (electronics) is open.")
     finally:
         await app.close()
+
+
+async def test_the_consoles_own_hints_are_in_the_sessions_language(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typed = iter(["你们好", "@sellerbot 我的店铺有哪些", "1", "/quit"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(typed))
+    s = session(bot, is_group=True)  # no --lang: the bot's default, Chinese
+    await asyncio.wait_for(run_interactive(s, intro="", poll_seconds=0.05), 30)
+    out = capsys.readouterr().out
+    assert t("channel.console.not_addressed", "zh", bot_username="sellerbot") in out
+    assert f"     [1] {t('actions.stores', 'zh')}  {t('channel.console.opens_private_chat', 'zh')}" in out
+    assert t("channel.console.now_private", "zh") in out

@@ -31,6 +31,7 @@ DYNAMIC_KEYS: dict[str, list[str]] = {
     "pickup.edit_{}": list(FIELDS),
     "commands.lang_{}": list(replies.LANGUAGES),
     "channel.commands.{}": list(COMMANDS),
+    "channel.console.{}": ["now_private", "not_addressed"],
 }
 
 
@@ -132,6 +133,7 @@ VALUES: dict[str, list[Any]] = {
     "size_mb": ["25"],
     "limit_mb": ["20"],
     "label": ["Confirm"],
+    "bot_username": ["sellerbot"],
 }
 STORE_ROWS = [
     {
