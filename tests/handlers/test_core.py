@@ -221,3 +221,25 @@ async def test_two_first_messages_at_once_make_one_conversation(bot_any: Bot) ->
     # neither change was lost: the language chosen and the miss counted
     assert row.language in {"zh", "en"} and row.state["lang_chosen"] is True and row.state["misses"] == 1
     assert await bot.count(Turn, Turn.direction == TurnDirection.IN) == 2
+
+
+async def test_conversations_are_kept_apart_by_channel_chat_thread_and_user(bot: Bot) -> None:
+    from dataclasses import replace
+
+    chat = bot.chat("u1", lang="en")
+    await bot.seller(link=chat)
+    await chat.send("/start open_store")
+    # the same user in another thread of the chat (a forum topic), and on another channel
+    other_thread = replace(chat.inbound(text="what's the weather in Paris"), thread_id="topic-7")
+    [reply] = await bot.core.handle(other_thread)
+    assert reply.text == t("understanding.fallback", "en")
+    other_channel = replace(chat.inbound(text="what's the weather in Paris"), channel="telegram")
+    [reply] = await bot.core.handle(other_channel)
+    assert reply.text == t("understanding.fallback", "en")  # a first miss there too
+    assert await chat.where() == ("open_store", "title")
+    keys = {(c.channel, c.chat_id, c.thread_id, c.user_id) for c in await bot.rows(Conversation)}
+    assert keys == {
+        ("console", "u1", "", "u1"),
+        ("console", "u1", "topic-7", "u1"),
+        ("telegram", "u1", "", "u1"),
+    }
