@@ -57,14 +57,16 @@ class PasswordResetFlow(Flow):
                 self.goto(ctx, "email")
                 await self.prompt(ctx)
                 return
-            await self._send(ctx, account.email)
+            await self._send(ctx, account.email, masked=ctx.state.data["masked"])
         elif value == "cancel":
             self.finish(ctx)
             ctx.say("commands.cancelled_short")
         else:
             await self.prompt(ctx)
 
-    async def _send(self, ctx: TurnContext, email: str) -> None:
+    async def _send(self, ctx: TurnContext, email: str, *, masked: str | None = None) -> None:
+        """Send the link; `masked` is the registered address of a linked seller (who may be told
+        where it went), None for an address typed in chat (answered the same either way)."""
         result = await request_password_reset(
             sessions=ctx.core.sessions,
             policy=ctx.core.policy,
@@ -79,4 +81,8 @@ class PasswordResetFlow(Flow):
         if isinstance(result, Refused):
             explain_refusal(ctx, result)
             return
-        ctx.say("reset.sent", minutes=result.value.minutes, support_email=ctx.core.policy.support_email)
+        support = ctx.core.policy.support_email
+        if masked is not None:
+            ctx.say("reset.sent_linked", masked=masked, minutes=result.value.minutes, support_email=support)
+        else:
+            ctx.say("reset.sent", minutes=result.value.minutes, support_email=support)

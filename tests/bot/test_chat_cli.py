@@ -188,7 +188,15 @@ def test_the_newcomers_path_with_the_demo_seller_then_interactive(data: Path) ->
         turn = chat.send(text="/start password_reset")
         assert messages(turn) == [t("reset.confirm_linked", "en", masked="d***@example.com")]
         turn = chat.send(button=button(turn, "Send the link"))
-        assert messages(turn) == [t("reset.sent", "en", minutes=30, support_email="merchant@joom.com")]
+        assert messages(turn) == [
+            t(
+                "reset.sent_linked",
+                "en",
+                masked="d***@example.com",
+                minutes=30,
+                support_email="merchant@joom.com",
+            )
+        ]
     finally:
         assert chat.close()[0] == 0
     [mail] = list((data / "outbox").glob("*.eml"))
