@@ -64,7 +64,7 @@ class TelegramSettings(BaseModel):
     webhook_path: str = "/telegram/webhook"
     max_connections: int = Field(default=40, ge=1, le=100)
     # Processing.
-    workers: int = Field(default=16, ge=1, le=1000)
+    workers: int = Field(default=64, ge=1, le=1000)
     lease_seconds: float = Field(default=30.0, ge=2.0)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0.0)
     keep_updates_hours: int = Field(default=48, ge=25)

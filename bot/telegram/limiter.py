@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 import time
 from collections import deque
@@ -36,6 +37,10 @@ class Window:
 @dataclass(frozen=True)
 class OutboundLimits:
     overall: Window = Window(30, 1.0)
+    # The overall budget spread over the second (a tenth of it per 100 ms), so that a backlog
+    # goes out evenly rather than as 30 at once on every second's edge, which a server measuring
+    # its own windows would see straddle two of them.
+    overall_spread: Window = Window(3, 0.1)
     group: Window = Window(20, 60.0)
     # Smoothing per chat: a burst of `limit`, then one every seconds/limit on average.
     chat: Window = Window(3, 3.0)
@@ -46,12 +51,13 @@ class OutboundLimits:
     ) -> OutboundLimits:
         return cls(
             overall=Window(per_second, 1.0),
+            overall_spread=Window(max(1, math.ceil(per_second / 10)), 0.1),
             group=Window(group_per_minute, 60.0),
             chat=Window(chat_burst, chat_burst / chat_per_second),
         )
 
     def windows(self, chat_id: int | str, *, group: bool) -> list[tuple[str, Window]]:
-        keys = [("all", self.overall), (f"chat:{chat_id}", self.chat)]
+        keys = [("all", self.overall), ("all:spread", self.overall_spread), (f"chat:{chat_id}", self.chat)]
         if group:
             keys.append((f"group:{chat_id}", self.group))
         return keys
@@ -89,7 +95,9 @@ class LocalLimiter:
             sent = self._sent.get(key)
             if sent is None:
                 continue
-            while sent and sent[0] <= now - window.seconds:
+            # (sent + seconds <= now, not sent <= now - seconds: the same sum as the wait below,
+            # so that a wait that ends exactly on the window's edge is granted, not re-rounded.)
+            while sent and sent[0] + window.seconds <= now:
                 sent.popleft()
             if len(sent) >= window.limit:
                 wait = max(wait, sent[len(sent) - window.limit] + window.seconds - now)

@@ -1,6 +1,7 @@
-"""What the adapter measures: per update, the time from its arrival to its last reply sent, less
-the time spent waiting on purpose (the outbound limiter, Telegram's 429 retry_after), so that the
-processing latency is not hidden behind the rate limits."""
+"""What the adapter measures, per update: the processing latency — from the moment a worker takes
+the update to its last reply sent, less the time spent waiting on purpose (the outbound limiter,
+Telegram's 429 retry_after) — and the end-to-end latency from its arrival, which also counts the
+wait behind earlier updates of the same chat."""
 
 from __future__ import annotations
 
@@ -35,21 +36,21 @@ class Stats:
     duplicates: int = 0
     abandoned: int = 0
     errors: int = 0
-    latencies: list[float] = field(default_factory=list)  # seconds, limiter waits excluded
-    waits: list[float] = field(default_factory=list)  # seconds waited per update
+    latencies: list[float] = field(default_factory=list)  # processing, limiter waits excluded (s)
+    waits: list[float] = field(default_factory=list)  # limiter and retry_after waits per update (s)
+    end_to_end: list[float] = field(default_factory=list)  # arrival to last reply sent (s)
 
-    def record(self, *, latency: float, waited: float) -> None:
+    def record(self, *, latency: float, waited: float, end_to_end: float) -> None:
         self.handled += 1
         self.latencies.append(max(0.0, latency))
         self.waits.append(waited)
+        self.end_to_end.append(max(0.0, end_to_end))
 
-    def percentile(self, q: float) -> float:
-        if not self.latencies:
-            return 0.0
-        if len(self.latencies) == 1:
-            return self.latencies[0]
-        return statistics.quantiles(self.latencies, n=1000, method="inclusive")[int(q * 1000) - 1]
 
-    @property
-    def median(self) -> float:
-        return statistics.median(self.latencies) if self.latencies else 0.0
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0 < q < 1) of the values, 0 if there are none."""
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=1000, method="inclusive")[max(0, int(q * 1000) - 1)]

@@ -37,7 +37,7 @@ from bot.telegram.metrics import CURRENT_WAITS, Stats, WaitMeter
 from bot.telegram.middleware import Languages
 from bot.telegram.render import Renderer
 from bot.telegram.sender import Sender
-from bot.telegram.translate import CHANNEL, chat_key, language_hint, reply_target, update_user
+from bot.telegram.translate import CHANNEL, chat_key, is_addressed, language_hint, reply_target, update_user
 from handlers import replies
 from services import inbound_queue as queue
 from services.db import Sessions, is_unavailable
@@ -154,8 +154,6 @@ class UpdateProcessor:
         target = reply_target(update)
         if target is None:
             return []
-        from bot.telegram.translate import is_addressed
-
         if update.message is not None and not is_addressed(update.message, self.render.identity):
             return []
         user = update_user(update)
@@ -307,12 +305,18 @@ class UpdateProcessor:
     async def _handle(self, item: queue.QueuedUpdate) -> None:
         meter = WaitMeter()
         token = CURRENT_WAITS.set(meter)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             methods = await self._dispatch(item)
             await self.sender.deliver(methods)
+            sent = loop.time()
             await self._finish(item)
-            latency = (utcnow() - item.received_at).total_seconds() - meter.seconds
-            self.stats.record(latency=latency, waited=meter.seconds)
+            self.stats.record(
+                latency=sent - started - meter.seconds,
+                waited=meter.seconds,
+                end_to_end=(utcnow() - item.received_at).total_seconds(),
+            )
         finally:
             CURRENT_WAITS.reset(token)
             self._resolve(item.update_id)

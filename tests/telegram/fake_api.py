@@ -185,7 +185,11 @@ class Gate:
 
 class FakeBotAPI:
     def __init__(
-        self, *, token: str = "123456789:TEST-fake-token_abcdefghijklmnop", username: str = "sellerbot_test"
+        self,
+        *,
+        token: str = "123456789:TEST-fake-token_abcdefghijklmnop",
+        username: str = "sellerbot_test",
+        first_update_id: int = 100_000,
     ) -> None:
         self.token = token
         self.bot = User(id=int(token.split(":")[0]), first_name="Seller Bot", username=username, is_bot=True)
@@ -193,7 +197,7 @@ class FakeBotAPI:
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._ids = itertools.count(1)
-        self._update_ids = itertools.count(100_000)
+        self._update_ids = itertools.count(first_update_id)
         self._message_ids: dict[int, itertools.count[int]] = {}
         # state a test inspects
         self.users: dict[int, User] = {}

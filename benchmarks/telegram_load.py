@@ -1,0 +1,263 @@
+"""Load benchmark of the Telegram adapter: many chats writing at once, through the fake Bot API
+server and the real aiogram client, with Telegram's limits on.
+
+    .venv/bin/python benchmarks/telegram_load.py                      # 200 chats × 10 messages, SQLite
+    .venv/bin/python benchmarks/telegram_load.py --db postgresql+asyncpg://postgres@127.0.0.1/bench
+    .venv/bin/python benchmarks/telegram_load.py --chats 50 --groups 5 --messages 4
+
+Every chat (private chats, and groups where members mention the bot) sends its messages as a
+burst; the whole lot (chats × messages updates) is queued before the bot starts polling. The
+fake server runs on a thread and event loop of its own, so that the times it records are not
+bent by the bot's busy loop. The script checks that every message is answered exactly once and
+in order per chat, and that the bot's messages — timed where the fake server receives them —
+kept within the limits: 30 a second overall, 20 a minute per group, and the per-chat smoothing.
+It prints the updates handled per second and the processing latency (a worker taking the update
+to its last reply sent; median and p99) with the limiter's waits taken out, and for reference the
+limiter waits and the end-to-end latency (which includes waiting behind the chat's earlier
+messages).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.app import build_app  # noqa: E402
+from bot.config import Settings, load_settings  # noqa: E402
+from bot.telegram.limiter import OutboundLimits  # noqa: E402
+from bot.telegram.metrics import percentile  # noqa: E402
+from bot.telegram.runtime import start_telegram  # noqa: E402
+from handlers.core import CoreOptions  # noqa: E402
+from handlers.types import Inbound  # noqa: E402
+from tests.telegram.fake_api import FakeBotAPI  # noqa: E402
+
+# Questions with a confident answer of one message each, in both languages.
+QUESTIONS = [
+    "how much is the commission?",
+    "how do I register as a seller?",
+    "what documents do I need to register?",
+    "when do I get paid?",
+    "how many stores can I open?",
+    "我忘记密码了怎么办",
+    "如何修改登录邮箱",
+    "怎么发货,有上门揽收吗",
+    "如何申请提高店铺数量",
+    "可以绑定ERP吗",
+    "how do I pass KYC verification?",
+    "can I have several accounts?",
+]
+
+
+class FakeOnItsOwnLoop:
+    """The fake Bot API server on a thread with its own event loop."""
+
+    def __init__(self, **kw: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.fake: FakeBotAPI = self.run(lambda: FakeBotAPI(**kw))
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        """Call fn() on the fake's loop (its methods expect to run there) and return the result."""
+
+        async def call() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), self.loop).result()
+
+    def await_(self, coro_fn: Callable[[], Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro_fn(), self.loop).result()
+
+    async def wait_until(self, predicate: Callable[[], bool], limit: float) -> None:
+        future = asyncio.run_coroutine_threadsafe(self.fake.wait_until(predicate, limit=limit), self.loop)
+        await asyncio.wrap_future(future)
+
+    def close(self) -> None:
+        self.await_(self.fake.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+
+
+def max_in_window(times: list[float], seconds: float) -> int:
+    times = sorted(times)
+    best, start = 0, 0
+    for end, at in enumerate(times):
+        while times[start] <= at - seconds:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def expected_answers(settings: Settings, questions: list[str]) -> dict[str, str]:
+    """The one-message answer to each question, from the conversation core itself."""
+    app = await build_app(settings, bot_username="bench_bot")
+    try:
+        app.core.options = CoreOptions(bot_username="bench_bot", default_language="zh")
+        answers = {}
+        for n, question in enumerate(questions):
+            replies = await app.core.handle(
+                Inbound(channel="bench", chat_id=f"c{n}", user_id="u", text=question)
+            )
+            if len(replies) != 1:
+                raise SystemExit(f"question {question!r} gets {len(replies)} replies; pick another")
+            answers[question] = replies[0].text
+        return answers
+    finally:
+        await app.close()
+
+
+async def run(args: argparse.Namespace) -> int:
+    work = Path(args.data_dir or tempfile.mkdtemp(prefix="sellerbot-bench-"))
+    (work / "sellerbot.db").unlink(missing_ok=True)  # a reused data folder keeps only the matcher
+    server = FakeOnItsOwnLoop(username="bench_bot", first_update_id=random.randrange(10**6, 10**9))
+    fake = server.fake
+    server.await_(fake.start)
+    settings = load_settings(data_dir=work, db_url=args.db)
+    settings.telegram = settings.telegram.model_validate(
+        {
+            **settings.telegram.model_dump(),
+            "token": fake.token,
+            "api_base_url": fake.url,
+            "poll_timeout_seconds": 5,
+            "workers": args.workers,
+            **({"messages_per_second": 100_000, "chat_burst": 100_000} if args.no_limits else {}),
+        }
+    )
+    if args.redis:
+        settings.redis = settings.redis.model_copy(update={"url": args.redis})
+    telegram = settings.telegram
+    limits = OutboundLimits.from_rates(
+        per_second=telegram.messages_per_second,
+        group_per_minute=telegram.group_messages_per_minute,
+        chat_per_second=telegram.chat_messages_per_second,
+        chat_burst=telegram.chat_burst,
+    )
+    print(f"data: {work}  database: {settings.database_url.split('@')[-1]}")
+    answers = await expected_answers(settings, QUESTIONS)
+
+    rng = random.Random(args.seed)
+    chats = []  # (chat, [users], [questions])
+    for n in range(args.chats):
+        if n < args.groups:
+            group = fake.group(f"Group {n}")
+            members = [fake.user(f"G{n}M{m}", language_code="en") for m in range(3)]
+            chats.append((group, members, rng.sample(QUESTIONS, k=min(args.messages, len(QUESTIONS)))))
+        else:
+            user = fake.user(f"U{n}", language_code="en")
+            chats.append(
+                (fake.private_chat(user), [user], rng.sample(QUESTIONS, k=min(args.messages, len(QUESTIONS))))
+            )
+    if args.messages > len(QUESTIONS):
+        raise SystemExit(f"at most {len(QUESTIONS)} messages per chat")
+
+    def push_all() -> list[int]:
+        ids = []
+        for round_ in range(args.messages):
+            for chat, members, questions in chats:
+                member = members[round_ % len(members)]
+                text = questions[round_]
+                if chat.type != "private":
+                    text = f"@{fake.username} {text}"
+                ids.append(fake.send(chat, member, text))
+        return ids
+
+    update_ids = server.run(push_all)
+    total = len(update_ids)
+    print(f"{len(chats)} chats ({args.groups} groups) × {args.messages} messages = {total} updates queued")
+
+    started = time.perf_counter()
+    runtime = await start_telegram(settings)
+    try:
+        for update_id in update_ids:
+            await runtime.processor.wait_handled(update_id)
+        elapsed = time.perf_counter() - started
+        await server.wait_until(lambda: len(fake.all_sent()) >= total, limit=60)
+    finally:
+        await runtime.stop()
+        server.close()
+
+    # -- checks ----------------------------------------------------------------------------------
+    problems = []
+    for chat, _, questions in chats:
+        got = [m.text for m in fake.sent(chat.id)]
+        if got != [answers[q] for q in questions]:
+            problems.append(f"chat {chat.id}: {len(got)} answers, not the {len(questions)} expected in order")
+    sent = fake.all_sent()
+    if len(sent) != total:
+        problems.append(f"{len(sent)} messages sent for {total} updates")
+    times = [m.at for m in sent]
+    overall = max_in_window(times, 1.0)
+    per_group = max(
+        (max_in_window([m.at for m in fake.sent(c.id)], 60.0) for c, _, _ in chats if c.type != "private"),
+        default=0,
+    )
+    per_chat = max(max_in_window([m.at for m in fake.sent(c.id)], limits.chat.seconds) for c, _, _ in chats)
+    if not args.no_limits:
+        # Times are taken where the fake server receives the messages: allow for the trip.
+        if max_in_window(times, 0.95) > limits.overall.limit:
+            problems.append(f"overall limit exceeded: {max_in_window(times, 0.95)} in 0.95 s")
+        if per_group > limits.group.limit:
+            problems.append(f"group limit exceeded: {per_group} in a minute")
+
+    stats = runtime.stats
+    print(f"answered: {len(sent)} messages for {total} updates; duplicates dropped: {stats.duplicates}")
+    print(f"wall time: {elapsed:.1f} s   updates handled per second: {total / elapsed:.1f}")
+
+    def ms(values: list[float], q: float) -> str:
+        return f"{percentile(values, q) * 1000:.0f} ms"
+
+    def sec(values: list[float], q: float) -> str:
+        return f"{percentile(values, q):.2f} s"
+
+    print(
+        "processing latency (limiter waits excluded): "
+        f"median {ms(stats.latencies, 0.5)}, p99 {ms(stats.latencies, 0.99)}"
+    )
+    print(f"limiter wait per update: median {sec(stats.waits, 0.5)}, p99 {sec(stats.waits, 0.99)}")
+    end_to_end = stats.end_to_end
+    print(f"end-to-end (arrival to answer): median {sec(end_to_end, 0.5)}, p99 {sec(end_to_end, 0.99)}")
+    print(f"most messages seen by the server in any 1 s: {overall} (limit {limits.overall.limit})")
+    print(f"most to one group in any minute: {per_group} (limit {limits.group.limit})")
+    print(f"most to one chat in any {limits.chat.seconds:g} s: {per_chat} (burst {limits.chat.limit})")
+    if problems:
+        print("PROBLEMS:\n  " + "\n  ".join(problems[:20]))
+        return 1
+    print("OK: every message answered exactly once, in order per chat, within the limits")
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--chats", type=int, default=200)
+    parser.add_argument("--groups", type=int, default=20, help="how many of the chats are groups")
+    parser.add_argument("--messages", type=int, default=10, help="messages per chat")
+    parser.add_argument("--workers", type=int, default=64)
+    parser.add_argument("--db", default=None, help="database URL (default: SQLite in the data folder)")
+    parser.add_argument("--redis", default=None, help="Redis URL for the limiter (default: in-process)")
+    parser.add_argument("--data-dir", default=None, help="reuse a data folder (keeps the trained matcher)")
+    parser.add_argument(
+        "--no-limits", action="store_true", help="lift the rate limits: the adapter's own speed"
+    )
+    parser.add_argument("--seed", type=int, default=5)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    raise SystemExit(asyncio.run(run(args)))
+
+
+if __name__ == "__main__":
+    main()
