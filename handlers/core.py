@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 # Longer messages are refused with an explanation rather than half-understood.
 MAX_TEXT_CHARS = 2000
 SAVE_ATTEMPTS = 3
-CANCEL_WORDS = {"cancel", "取消", "退出", "算了", "stop", "quit", "exit"}
+# Words that end a flow when typed alone. Ordinary English words such as "stop" are left out:
+# a store may well be called "Stop".
+CANCEL_WORDS = {"cancel", "取消", "退出", "算了"}
 
 
 class MatchCandidate(Protocol):

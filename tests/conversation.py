@@ -359,6 +359,24 @@ def matcher(knowledge: KnowledgeBase, matcher_cache: Path) -> Matcher:
     return _SHARED["matcher"]
 
 
+# Questions taught under two intents at once, so that the matcher below finds each a near tie
+# whatever the bundled base says elsewhere: the core's "A or B?" is tested on a sure tie.
+NEAR_TIES = {
+    "zh": ("揽收ERP", ("shipping_pickup", "erp_integration")),
+    "en": ("store account", ("multiple_accounts", "store_management")),
+}
+
+
+@pytest.fixture(scope="session")
+def tie_matcher(knowledge: KnowledgeBase, matcher_cache: Path) -> Matcher:
+    if "tie_matcher" not in _SHARED:
+        taught = [(q, intent) for q, intents in NEAR_TIES.values() for intent in intents for _ in range(3)]
+        _SHARED["tie_matcher"] = Matcher.train(
+            knowledge.labelled_examples() + taught, MatcherSettings(), cache_dir=matcher_cache
+        )
+    return _SHARED["tie_matcher"]
+
+
 async def _make_bot(
     request: pytest.FixtureRequest, backend: str, tmp_path: Path, knowledge: KnowledgeBase, matcher: Matcher
 ) -> Bot:
@@ -410,6 +428,18 @@ async def bot_any(
 ) -> AsyncIterator[Bot]:
     """The bot on a fresh SQLite file, and on PostgreSQL when SELLERBOT_TEST_POSTGRES_URL is set."""
     made = await _make_bot(request, request.param, tmp_path, knowledge, matcher)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+@pytest.fixture
+async def tie_bot(
+    request: pytest.FixtureRequest, tmp_path: Path, knowledge: KnowledgeBase, tie_matcher: Matcher
+) -> AsyncIterator[Bot]:
+    """The bot on a fresh SQLite file, with a matcher for which NEAR_TIES are near ties."""
+    made = await _make_bot(request, "sqlite", tmp_path, knowledge, tie_matcher)
     try:
         yield made
     finally:

@@ -9,19 +9,13 @@ import pytest
 from handlers.understanding import MENU_INTENTS
 from services.models import Handoff, HandoffStatus, Store
 from tests.conftest import make_licence
-from tests.conversation import Bot, t
+from tests.conversation import NEAR_TIES, Bot, t
 
 LANGS = ["zh", "en"]
 
 CLEAR = {
     "zh": ("一个号能开几个店", "store_limits", "我的上限"),
     "en": ("how many stores can I open?", "store_limits", "My limits"),
-}
-# Near ties of the bundled matcher (found with `sellerbot classify`): two intents within the
-# ambiguity margin. If the matcher changes, pick new ones the same way.
-NEAR_TIE = {
-    "zh": ("揽收ERP", ["shipping_pickup", "erp_integration"]),
-    "en": ("store account", ["multiple_accounts", "store_management"]),
 }
 OUT_OF_SCOPE = {
     "zh": ["今天天气怎么样", "帮我写一首诗"],
@@ -53,8 +47,9 @@ async def test_a_clear_question_gets_its_answer_and_action_button(bot: Bot, lang
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_a_near_tie_asks_which_one_with_buttons(bot: Bot, lang: str) -> None:
-    question, intents = NEAR_TIE[lang]
+async def test_a_near_tie_asks_which_one_with_buttons(tie_bot: Bot, lang: str) -> None:
+    bot = tie_bot
+    question, intents = NEAR_TIES[lang]
     chat = bot.chat(lang=lang)
     r = await chat.send(question)
     titles = [title(bot, i, lang) for i in intents]
@@ -68,9 +63,10 @@ async def test_a_near_tie_asks_which_one_with_buttons(bot: Bot, lang: str) -> No
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_none_of_these_counts_as_a_miss(bot: Bot, lang: str) -> None:
+async def test_none_of_these_counts_as_a_miss(tie_bot: Bot, lang: str) -> None:
+    bot = tie_bot
     chat = bot.chat(lang=lang)
-    await chat.send(NEAR_TIE[lang][0])
+    await chat.send(NEAR_TIES[lang][0])
     r = await chat.press(t("understanding.none_of_these", lang))
     assert r.says("understanding.fallback", lang, topics=menu_labels(bot, lang))
     r = await chat.send(OUT_OF_SCOPE[lang][0])
