@@ -205,9 +205,11 @@ async def run(args: argparse.Namespace) -> int:
     )
     per_chat = max(max_in_window([m.at for m in fake.sent(c.id)], limits.chat.seconds) for c, _, _ in chats)
     if not args.no_limits:
-        # Times are taken where the fake server receives the messages: allow for the trip.
-        if max_in_window(times, 0.95) > limits.overall.limit:
-            problems.append(f"overall limit exceeded: {max_in_window(times, 0.95)} in 0.95 s")
+        # Times are taken where the fake server receives the messages: a message held up on its
+        # way (a busy event loop, a slow connection) lands closer to the next ones than it left,
+        # so allow 100 ms for the trip.
+        if max_in_window(times, 0.9) > limits.overall.limit:
+            problems.append(f"overall limit exceeded: {max_in_window(times, 0.9)} in 0.9 s")
         if per_group > limits.group.limit:
             problems.append(f"group limit exceeded: {per_group} in a minute")
 

@@ -65,6 +65,7 @@ class TelegramSettings(BaseModel):
     max_connections: int = Field(default=40, ge=1, le=100)
     # Processing.
     workers: int = Field(default=64, ge=1, le=1000)
+    concurrent_handling: int = Field(default=8, ge=1, le=1000)
     lease_seconds: float = Field(default=30.0, ge=2.0)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0.0)
     keep_updates_hours: int = Field(default=48, ge=25)

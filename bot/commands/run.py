@@ -36,13 +36,13 @@ def run() -> None:
 def telegram(settings: Settings, webhook: bool, host: str | None, port: int | None) -> None:
     """Serve the bot on Telegram. The token comes from SELLERBOT_TELEGRAM__TOKEN (or the config
     file); SIGTERM or Ctrl-C stops it after the messages being handled are answered."""
-    from bot.telegram.client import TelegramConfigError, make_bot, protect_token_in_logs
+    from bot.telegram.client import TelegramConfigError, check_token, protect_token_in_logs
 
     overrides = {k: v for k, v in (("listen_host", host), ("listen_port", port)) if v is not None}
     if overrides:
         settings.telegram = settings.telegram.model_copy(update=overrides)
     try:
-        make_bot(settings.telegram)  # checks the token before anything starts
+        check_token(settings.telegram)
     except TelegramConfigError as exc:
         fail(str(exc))
     configure_logging(settings)

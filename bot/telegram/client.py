@@ -28,7 +28,7 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
-from aiogram.utils.token import TokenValidationError
+from aiogram.utils.token import TokenValidationError, validate_token
 
 from bot.config import TelegramSettings
 from bot.telegram.metrics import add_wait
@@ -68,8 +68,9 @@ class RetryRequests(BaseRequestMiddleware):
                 log.warning(
                     "Telegram asked to wait %ss before %s; waiting", exc.retry_after, method.__api_method__
                 )
-                add_wait(exc.retry_after)
+                started = asyncio.get_running_loop().time()
                 await asyncio.sleep(exc.retry_after)
+                add_wait(asyncio.get_running_loop().time() - started)
             except (TelegramNetworkError, TelegramServerError) as exc:
                 if isinstance(exc, TelegramEntityTooLarge) or isinstance(method, GetUpdates):
                     raise
@@ -88,22 +89,28 @@ class RetryRequests(BaseRequestMiddleware):
                 await asyncio.sleep(delay)
 
 
-def make_bot(settings: TelegramSettings) -> Bot:
-    """An aiogram Bot for the configured token and Bot API server, with retries."""
+def check_token(settings: TelegramSettings) -> str:
+    """The configured token, or a TelegramConfigError saying what is wrong (never quoting it)."""
     token = settings.token.get_secret_value().strip()
     if not token:
         raise TelegramConfigError(
             "no Telegram bot token: set SELLERBOT_TELEGRAM__TOKEN (or [telegram] token in the config file)"
         )
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base_url))
-    session.middleware(RetryRequests(network_retries=settings.network_retries))
     try:
-        return Bot(token=token, session=session)
+        validate_token(token)
     except TokenValidationError:
-        # The message must not quote the token.
         raise TelegramConfigError(
             "the Telegram bot token is malformed (expected <digits>:<letters>, as @BotFather gives it)"
         ) from None
+    return token
+
+
+def make_bot(settings: TelegramSettings) -> Bot:
+    """An aiogram Bot for the configured token and Bot API server, with retries."""
+    token = check_token(settings)
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base_url))
+    session.middleware(RetryRequests(network_retries=settings.network_retries))
+    return Bot(token=token, session=session)
 
 
 class TokenFilter(logging.Filter):
@@ -156,6 +163,7 @@ __all__ = [
     "TokenFilter",
     "api_error_text",
     "backoff_delay",
+    "check_token",
     "make_bot",
     "protect_token_in_logs",
     "remove_token_filter",

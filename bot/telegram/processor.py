@@ -77,7 +77,8 @@ class UpdateProcessor:
         render: Renderer,
         languages: Languages,
         owner: str,
-        workers: int = 16,
+        workers: int = 64,
+        concurrent_handling: int = 8,
         lease_seconds: float = 30.0,
         keep_updates_hours: int = 48,
         sweep_seconds: float = SWEEP_SECONDS,
@@ -91,6 +92,7 @@ class UpdateProcessor:
         self.languages = languages
         self.owner = owner
         self.workers = workers
+        self._slots = asyncio.Semaphore(concurrent_handling)
         self.lease_seconds = lease_seconds
         self.keep_updates_hours = keep_updates_hours
         self.sweep_seconds = sweep_seconds
@@ -212,11 +214,11 @@ class UpdateProcessor:
 
     def _start_workers(self) -> None:
         for chat in list(self._hints):
+            if chat in self._active:
+                continue  # kept: looked at again once its worker has let go of the chat
             if len(self._active) >= self.workers:
                 return
             del self._hints[chat]
-            if chat in self._active:
-                continue  # its worker looks again before it lets go of the chat
             task = asyncio.create_task(self._work_on(chat), name=f"telegram-chat-{chat}")
             self._active[chat] = task
             task.add_done_callback(lambda t, c=chat: self._worker_done(c, t))
@@ -246,20 +248,34 @@ class UpdateProcessor:
         heartbeat = asyncio.create_task(self._heartbeat(chat))
         released = False
         try:
+            loop = asyncio.get_running_loop()
             while not self._stopping:
-                try:
-                    work = await queue.next_update(
-                        self.sessions,
-                        channel=CHANNEL,
-                        chat_key=chat,
-                        owner=self.owner,
-                        lease_seconds=self.lease_seconds,
-                    )
-                except Exception as exc:
-                    self._db_trouble(f"taking the next update of chat {chat}", exc)
-                    self._retry_later(chat)
-                    return
-                self._db_ok()
+                meter = WaitMeter()
+                # Only `concurrent_handling` updates are in the core at once: the CPU and the
+                # database serve them in turn instead of all at once, and the other workers wait
+                # here, before they take their chat's next update, or with replies for the limiter.
+                async with self._slots:
+                    try:
+                        work = await queue.next_update(
+                            self.sessions,
+                            channel=CHANNEL,
+                            chat_key=chat,
+                            owner=self.owner,
+                            lease_seconds=self.lease_seconds,
+                        )
+                    except Exception as exc:
+                        self._db_trouble(f"taking the next update of chat {chat}", exc)
+                        self._retry_later(chat)
+                        return
+                    self._db_ok()
+                    started = loop.time()
+                    methods: list[TelegramMethod] = []
+                    if work.update is not None and not work.lease_lost:
+                        token = CURRENT_WAITS.set(meter)
+                        try:
+                            methods = await self._dispatch(work.update)
+                        finally:
+                            CURRENT_WAITS.reset(token)
                 for item in work.abandoned:
                     await self._abandoned(item)
                 if work.lease_lost:
@@ -267,7 +283,7 @@ class UpdateProcessor:
                     return
                 if work.update is None:
                     break
-                await self._handle(work.update)
+                await self._complete(work.update, methods, started=started, meter=meter)
         finally:
             heartbeat.cancel()
             try:
@@ -302,13 +318,13 @@ class UpdateProcessor:
                 return
 
     # -- one update --------------------------------------------------------------------------
-    async def _handle(self, item: queue.QueuedUpdate) -> None:
-        meter = WaitMeter()
+    async def _complete(
+        self, item: queue.QueuedUpdate, methods: list[TelegramMethod], *, started: float, meter: WaitMeter
+    ) -> None:
+        """Send what handling the update produced, then mark it handled."""
         token = CURRENT_WAITS.set(meter)
         loop = asyncio.get_running_loop()
-        started = loop.time()
         try:
-            methods = await self._dispatch(item)
             await self.sender.deliver(methods)
             sent = loop.time()
             await self._finish(item)

@@ -234,6 +234,7 @@ async def start_telegram(
         languages=languages,
         owner=owner or process_name(),
         workers=telegram.workers,
+        concurrent_handling=telegram.concurrent_handling,
         lease_seconds=telegram.lease_seconds,
         keep_updates_hours=telegram.keep_updates_hours,
     )
