@@ -147,15 +147,16 @@ def callback_inbound(query: CallbackQuery, button: str) -> Inbound:
 
 
 def chat_key(update: Update) -> str:
-    """The ordering domain of an update: its chat (and forum topic, which is a chat of its own
-    for the conversation). Updates with no chat are ordered by their sender."""
+    """The ordering domain of an update: its chat, or in a forum its topic (a conversation of its
+    own, like a chat). Updates with no chat are ordered by their sender."""
     message: Message | None = update.message or update.edited_message
     if message is None and update.callback_query is not None:
         message = callback_message(update.callback_query)
         if message is None:
             return f"user:{update.callback_query.from_user.id}"
     if message is not None:
-        return str(message.chat.id)
+        thread = thread_of(message)
+        return f"{message.chat.id}:{thread}" if thread is not None else str(message.chat.id)
     event = _event(update)
     chat = getattr(event, "chat", None)
     if chat is not None:

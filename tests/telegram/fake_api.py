@@ -14,8 +14,9 @@ Faults on demand: `fail(method, status=429, retry_after=1)`, `fail(method, statu
 `hold(method)` (requests wait until the test releases them), `block(chat_id)` (403),
 `lose_webhook_answers(n)` (a webhook answer "lost": the update is posted again).
 
-Other helpers (the agents' desk, issue 6) can extend it: `handlers` maps a method name to a
-coroutine `(params) -> result`, and every call is logged in `calls`.
+Forum groups (`group(forum=True)`) have topics (createForumTopic, closeForumTopic; messages carry
+`message_thread_id`). Other helpers (the agents' desk, issue 6) can extend it: `handlers` maps a
+method name to a coroutine `(params) -> result`, and every call is logged in `calls`.
 """
 
 from __future__ import annotations
@@ -209,6 +210,7 @@ class FakeBotAPI:
         self.webhook: dict[str, Any] | None = None
         self.webhook_targets: list[str] = []  # a load balancer in front of several processes
         self.files: dict[str, tuple[str, bytes, int]] = {}  # file_id -> (path, data, declared size)
+        self.forum_topics: dict[int, list[dict[str, Any]]] = defaultdict(list)
         self.calls: list[tuple[str, dict[str, Any], float]] = []
         self.blocked: set[int] = set()
         self.handlers: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {}
@@ -871,6 +873,26 @@ class FakeBotAPI:
             "has_custom_certificate": False,
             "pending_update_count": len(self._pending),
         }
+
+    async def _m_createForumTopic(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params)
+        if not chat.is_forum:
+            raise ApiError(400, "Bad Request: the chat is not a forum")
+        name = str(params.get("name") or "")
+        if not 1 <= len(name) <= 128:
+            raise ApiError(400, "Bad Request: TOPIC_NAME_INVALID")
+        topic = {"message_thread_id": self._message_id(chat.id), "name": name, "icon_color": 7322096}
+        self.forum_topics[chat.id].append({**topic, "closed": False})
+        return topic
+
+    async def _m_closeForumTopic(self, params: dict[str, Any]) -> bool:
+        chat = self._chat(params)
+        thread = int(params.get("message_thread_id") or 0)
+        for topic in self.forum_topics[chat.id]:
+            if topic["message_thread_id"] == thread:
+                topic["closed"] = True
+                return True
+        raise ApiError(400, "Bad Request: TOPIC_ID_INVALID")
 
     async def _m_sendChatAction(self, params: dict[str, Any]) -> bool:
         self._chat(params)

@@ -91,3 +91,18 @@ async def test_a_keyboard_in_a_group_belongs_to_the_asker(tg: Harness) -> None:
     assert own.answer == {"text": None, "show_alert": False}
     assert own.messages and all(m.reply_to == turn.asked.message_id for m in own.messages)
     assert menu.text.endswith(t("channel.chosen", "en", label="Payouts"))
+
+
+async def test_in_a_forum_each_topic_is_a_conversation_of_its_own(tg: Harness) -> None:
+    bot = tg.fake.username
+    forum = tg.fake.group("Sellers forum", forum=True)
+    gia = tg.in_group(forum, language="en")
+    turn = await gia.send(f"/lang@{bot}", thread_id=11)
+    assert turn.labels == ["中文", "English"] and all(m.thread_id == 11 for m in turn.messages)
+    other = await gia.send(f"@{bot} how much is the commission?", thread_id=12)
+    assert "commission" in other.text and all(m.thread_id == 12 for m in other.messages)
+    # The language chosen in topic 11 stays there.
+    chosen = await gia.press("中文", message=turn.last)
+    assert chosen.texts == [t("commands.lang_set", "zh")] and chosen.messages[0].thread_id == 11
+    again = await gia.send(f"/help@{bot}", thread_id=12)
+    assert again.texts[0].startswith("Here is what I can help with")
