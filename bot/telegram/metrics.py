@@ -6,8 +6,13 @@ wait behind earlier updates of the same chat."""
 from __future__ import annotations
 
 import statistics
+from collections import deque
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+
+# The latest measurements kept (a long-running process must not grow without end).
+KEEP = 100_000
 
 
 @dataclass
@@ -36,9 +41,9 @@ class Stats:
     duplicates: int = 0
     abandoned: int = 0
     errors: int = 0
-    latencies: list[float] = field(default_factory=list)  # processing, limiter waits excluded (s)
-    waits: list[float] = field(default_factory=list)  # limiter and retry_after waits per update (s)
-    end_to_end: list[float] = field(default_factory=list)  # arrival to last reply sent (s)
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=KEEP))  # processing, waits excluded
+    waits: deque[float] = field(default_factory=lambda: deque(maxlen=KEEP))  # limiter, retry_after (s)
+    end_to_end: deque[float] = field(default_factory=lambda: deque(maxlen=KEEP))  # arrival to answer (s)
 
     def record(self, *, latency: float, waited: float, end_to_end: float) -> None:
         self.handled += 1
@@ -47,8 +52,9 @@ class Stats:
         self.end_to_end.append(max(0.0, end_to_end))
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: Iterable[float], q: float) -> float:
     """The q-quantile (0 < q < 1) of the values, 0 if there are none."""
+    values = list(values)
     if not values:
         return 0.0
     if len(values) == 1:

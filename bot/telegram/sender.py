@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ from aiogram.methods import (
 
 from bot.telegram.client import api_error_text
 from bot.telegram.limiter import Limiter
-from bot.telegram.metrics import add_wait
+from bot.telegram.metrics import KEEP, add_wait
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class Sender:
         self.bot = bot
         self.limiter = limiter
         self.sent = 0
+        # When the latest messages got their slots (event-loop time): what the limiter let through.
+        self.granted: deque[float] = deque(maxlen=KEEP)
 
     async def call(self, method: TelegramMethod[Any]) -> Any:
         """Make one call, waiting for the limiter first if it posts to a chat. Raises what the
@@ -67,7 +70,8 @@ class Sender:
             loop = asyncio.get_running_loop()
             started = loop.time()
             await self.limiter.acquire(chat, group=is_group_chat(chat))
-            add_wait(loop.time() - started)
+            self.granted.append(loop.time())
+            add_wait(self.granted[-1] - started)
         try:
             result = await self.bot(method)
         except TelegramMigrateToChat as exc:
