@@ -7,8 +7,10 @@ chat's updates one by one in `update_id` order — through the aiogram dispatche
 return the Bot API calls to make — sends the calls, marks the update done, and goes on until the
 chat has nothing waiting; then it releases the lease and looks once more (an update stored by
 another process while it was releasing would otherwise wait for the sweep). Up to `workers`
-chats are handled at once. Every second a sweep looks for chats with work and no live lease:
-updates another process stored, and chats whose process died (its lease expired).
+chats are worked on at once, most of them waiting for the outbound limiter; of those, at most
+`concurrent_handling` are inside the conversation core at the same moment. Every second a sweep
+looks for chats with work and no live lease: updates another process stored, and chats whose
+process died (its lease expired).
 
 Failures: an update whose handling raised gets an apology with a reference id and the worker goes
 on; a database that cannot be reached is retried with backoff, and what was stored is handled once
@@ -255,6 +257,8 @@ class UpdateProcessor:
                 # database serve them in turn instead of all at once, and the other workers wait
                 # here, before they take their chat's next update, or with replies for the limiter.
                 async with self._slots:
+                    if self._stopping:  # told to stop while waiting for a slot
+                        break
                     try:
                         work = await queue.next_update(
                             self.sessions,
