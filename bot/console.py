@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import re
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,6 +232,52 @@ def render(shown: list[Reply], out: Callable[[str], None], *, lang: str = "en") 
             out(f"     [{number}] {button.label}{hint}")
 
 
+class LineReader:
+    """Reads the user's lines on a daemon thread, one line per request.
+
+    `input()` blocks its thread until the user presses Enter. On asyncio's default executor
+    that thread would keep the process from exiting after Ctrl-C or an error until the user
+    typed a line; a daemon thread does not. One line per request keeps the prompt after the
+    bot's replies instead of reading ahead.
+    """
+
+    def __init__(self, prompt: str) -> None:
+        self._prompt = prompt
+        self._requests: queue.SimpleQueue[asyncio.Future[str | None]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="console-input", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            future = self._requests.get()
+            loop = future.get_loop()
+            try:
+                line: str | None = input(self._prompt)
+            except EOFError:
+                line = None
+            except BaseException as exc:  # report it to the waiting coroutine, keep the thread alive
+                loop.call_soon_threadsafe(_settle, future, None, exc)
+                continue
+            loop.call_soon_threadsafe(_settle, future, line, None)
+            if line is None:
+                return
+
+    async def read(self) -> str | None:
+        """The next line, or None at the end of input."""
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._requests.put(future)
+        return await future
+
+
+def _settle(future: asyncio.Future[str | None], line: str | None, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(line)
+
+
 async def run_interactive(session: ConsoleSession, *, intro: str, poll_seconds: float = 1.0) -> None:
     def out(text: str) -> None:
         print(text, flush=True)
@@ -244,14 +292,12 @@ async def run_interactive(session: ConsoleSession, *, intro: str, poll_seconds: 
                 out("")
                 render(delivered, out, lang=session.lang)
 
+    reader = LineReader("you> ")
     poller = asyncio.create_task(poll())
     try:
         while True:
-            try:
-                line = await asyncio.to_thread(input, "you> ")
-            except EOFError:
-                break
-            if line.strip() in {"/quit", "/exit"}:
+            line = await reader.read()
+            if line is None or line.strip() in {"/quit", "/exit"}:
                 break
             if not line.strip():
                 continue
@@ -268,6 +314,8 @@ async def run_interactive(session: ConsoleSession, *, intro: str, poll_seconds: 
             render(shown, out, lang=session.lang)
     finally:
         poller.cancel()
+        # Wait for the poller to stop before the caller closes the database under it.
+        await asyncio.gather(poller, return_exceptions=True)
         out("bye")
 
 

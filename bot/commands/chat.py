@@ -54,7 +54,7 @@ def chat(
     except DemoError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
-        click.echo("\nbye")
+        click.echo()  # run_interactive has said goodbye; end the line the prompt left open
 
 
 async def _chat(
