@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from faq.settings import MatcherSettings
+from services.handoff_settings import HandoffSettings
 from services.mail_settings import MailSettings
 from services.policy import Policy
 
@@ -77,6 +78,16 @@ class TelegramSettings(BaseModel):
     chat_burst: int = Field(default=3, ge=1)
     network_retries: int = Field(default=8, ge=0)
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    # The agents' desk: a forum supergroup (id -100…) where each handed-off conversation is a
+    # topic; the bot must be an administrator allowed to manage topics. 0: no desk.
+    agents_chat_id: int = 0
+
+    @field_validator("agents_chat_id")
+    @classmethod
+    def _agents_chat(cls, value: int) -> int:
+        if value > 0:
+            raise ValueError("a group's id is negative (a supergroup's starts with -100)")
+        return value
 
     @field_validator("api_base_url", "webhook_url")
     @classmethod
@@ -123,6 +134,7 @@ class Settings(BaseSettings):
     policy: Policy = Field(default_factory=Policy)
     matcher: MatcherSettings = Field(default_factory=MatcherSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
 
     @classmethod

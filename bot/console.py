@@ -9,7 +9,8 @@ moves the console to the private chat, as Telegram's deep links do.
 
 Messages an agent sends while the conversation is with a person arrive through the delivery
 queue; the console shows them as they come (interactive) or before the end of the next turn
-(JSON lines).
+(JSON lines), with their buttons (the rating after a person closes the conversation) and their
+files (saved to `received_dir`, when the session has one).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from handlers import replies as catalogue
 from handlers.commands import for_another_bot
 from handlers.core import ConversationCore
 from handlers.types import Button, ButtonKind, Inbound, InboundFile, Reply
-from services.handoff import mark_delivered, pending_deliveries
+from services.handoff import load_file, mark_delivered, pending_deliveries
 
 CHANNEL = "console"
 GROUP_CHAT_ID = "console-group"
@@ -51,6 +52,8 @@ class ConsoleSession:
     bot_username: str = "sellerbot"
     # the buttons of the last replies, in the order they were shown (numbered from 1)
     buttons: list[Button] = field(default_factory=list)
+    # where files an agent sends are saved (None: not saved, only named)
+    received_dir: Path | None = None
 
     @property
     def chat_id(self) -> str:
@@ -139,17 +142,48 @@ class ConsoleSession:
         return replies
 
     async def deliveries(self) -> list[Reply]:
-        """Messages queued for this chat (an agent's replies), marked delivered."""
+        """Messages queued for this chat (an agent's replies, the rating question), marked
+        delivered. Their buttons become the ones a number picks."""
         async with self.core.sessions() as session:
             pending = [
                 d
                 for d in await pending_deliveries(session, channel=CHANNEL, chat_id=self.chat_id)
                 if d.user_id == self.user_id
             ]
+            files: dict[int, InboundFile] = {}
+            for d in pending:
+                stored = await load_file(session, d.upload_id) if d.upload_id is not None else None
+                if stored is not None:
+                    files[d.id] = InboundFile(name=stored.name, data=stored.data, mime_type=stored.mime_type)
         if not pending:
             return []
         await mark_delivered(sessions=self.core.sessions, delivery_ids=[d.id for d in pending])
-        return [Reply(text=d.text) for d in pending]
+        shown = []
+        for d in pending:
+            file = files.get(d.id)
+            if file is not None and self.received_dir is not None:
+                path = await asyncio.to_thread(save_received, self.received_dir, d.id, file)
+                file = InboundFile(name=str(path), data=file.data, mime_type=file.mime_type)
+            shown.append(
+                Reply(
+                    text=d.text,
+                    buttons=tuple(Button(id=bid, label=label) for bid, label in d.buttons),
+                    files=(file,) if file is not None else (),
+                )
+            )
+        buttons = [b for r in shown for b in r.buttons]
+        if buttons:
+            self.buttons = buttons
+        return shown
+
+
+def save_received(folder: Path, delivery_id: int, file: InboundFile) -> Path:
+    """Save a file an agent sent; its name is kept, without any folder part."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = Path(file.name).name.strip(". ") or "file"
+    path = folder / f"{delivery_id}-{name}"
+    path.write_bytes(file.data)
+    return path
 
 
 def read_file(path_text: str) -> tuple[bytes, str]:
@@ -174,7 +208,10 @@ def _reply_json(reply: Reply) -> dict[str, Any]:
         if b.kind is not ButtonKind.CALLBACK:
             item["kind"] = b.kind.value
         buttons.append(item)
-    return {"type": "message", "text": reply.text, "buttons": buttons}
+    data: dict[str, Any] = {"type": "message", "text": reply.text, "buttons": buttons}
+    if reply.files:
+        data["files"] = [{"name": f.name, "size": len(f.data)} for f in reply.files]
+    return data
 
 
 async def _jsonl_turn(session: ConsoleSession, line: str) -> tuple[list[Reply], str | None]:
@@ -223,7 +260,10 @@ async def run_jsonl(session: ConsoleSession, stdin: TextIO, stdout: TextIO) -> N
 def render(shown: list[Reply], out: Callable[[str], None], *, lang: str = "en") -> None:
     number = 0
     for reply in shown:
-        out("bot> " + reply.text.replace("\n", "\n     "))
+        if reply.text:
+            out("bot> " + reply.text.replace("\n", "\n     "))
+        for file in reply.files:
+            out("bot> " + catalogue.say("channel.console.file", lang, name=file.name, size=len(file.data)))
         for button in reply.buttons:
             number += 1
             hint = ""

@@ -146,6 +146,10 @@ async def press_button(ctx: TurnContext, button_id: str) -> None:
         from handlers.handoff import hand_off
 
         await hand_off(ctx, reason=str(value or "requested"))
+    elif action == "rate":
+        from handlers.handoff import rate
+
+        await rate(ctx, value)
     elif action == "none_of_these":
         understanding.not_understood(ctx)
     elif action == "menu":

@@ -37,6 +37,8 @@ class TurnContext:
     _account_looked_up: bool = False
     # set when the conversation was handed to a person during this turn
     handed_off: bool = False
+    # keep the message's files with its turn (the transcript of a handed-off conversation)
+    keep_files: bool = False
 
     # -- language and replies -------------------------------------------------------------
     @property

@@ -9,10 +9,11 @@ so that the services each action calls run their own.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -27,9 +28,11 @@ from handlers.state import ConversationState
 from handlers.types import Inbound, Reply
 from services import handoff as handoff_service
 from services.db import Sessions, is_unavailable
+from services.handoff import file_description
+from services.handoff_settings import HandoffSettings
 from services.linking import linked_account_id
 from services.mail_dispatch import MailDispatcher
-from services.models import Conversation, Turn, TurnDirection
+from services.models import Conversation, Turn, TurnDirection, Upload
 from services.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,8 @@ class CoreOptions:
     # A question typed where a flow expects free text (a store title, an address) interrupts
     # the flow only when the matcher is at least this sure.
     interrupt_score: float = 0.8
+    # support hours (what a seller handed to a person is told), reminders, agents' names
+    handoff: HandoffSettings = field(default_factory=HandoffSettings)
 
 
 class ConversationCore:
@@ -230,19 +235,36 @@ class ConversationCore:
             row.language, row.flow, row.step = state.lang, state.flow, state.step
             row.state = state.to_json()
             row.updated_at = now
-            session.add(
-                Turn(
-                    conversation_id=ctx.conversation_id,
-                    direction=TurnDirection.IN,
-                    text=describe_inbound(inbound),
-                    language=state.lang,
-                    intent=ctx.understood.intent,
-                    score=ctx.understood.score,
-                    decision=ctx.understood.decision,
-                    flow_step=f"{state.flow}.{state.step}" if state.flow else None,
-                    created_at=now,
-                )
+            if inbound.display_name:
+                row.display_name = inbound.display_name[:200]
+            turn = Turn(
+                conversation_id=ctx.conversation_id,
+                direction=TurnDirection.IN,
+                text=describe_inbound(inbound),
+                language=state.lang,
+                intent=ctx.understood.intent,
+                score=ctx.understood.score,
+                decision=ctx.understood.decision,
+                flow_step=f"{state.flow}.{state.step}" if state.flow else None,
+                channel_message_id=inbound.message_id[:64] or None,
+                created_at=now,
             )
+            session.add(turn)
+            if ctx.keep_files and inbound.files:
+                await session.flush()
+                for file in inbound.files:
+                    session.add(
+                        Upload(
+                            conversation_id=ctx.conversation_id,
+                            turn_id=turn.id,
+                            name=file.name[:255],
+                            mime_type=file.mime_type[:100],
+                            sha256=hashlib.sha256(file.data).hexdigest(),
+                            size=len(file.data),
+                            data=file.data,
+                            created_at=now,
+                        )
+                    )
             for reply in ctx.replies:
                 session.add(
                     Turn(
@@ -273,7 +295,7 @@ def describe_inbound(inbound: Inbound) -> str:
     parts = []
     if inbound.text:
         parts.append(inbound.text[:MAX_TEXT_CHARS])
-    parts += [f"[file {f.name} {len(f.data)} bytes]" for f in inbound.files]
+    parts += [file_description(f.name, len(f.data)) for f in inbound.files]
     if inbound.button is not None:
         parts.append(f"[button {inbound.button}]")
     return " ".join(parts) or "[empty]"

@@ -51,6 +51,9 @@ def _join(items: Any, lang: str, conjunction: str | None = None) -> str:
     return ", ".join(items[:-1]) + word + items[-1]
 
 
+join_list = _join
+
+
 def _duration(minutes: Any, lang: str) -> str:
     """A policy duration in minutes as people say it: "24 hours", "10 minutes", "24小时"."""
     minutes = int(minutes)

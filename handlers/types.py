@@ -37,6 +37,8 @@ class Inbound:
     button: str | None = None
     # The channel's language hint for the user (e.g. Telegram's language_code), if any.
     language_hint: str | None = None
+    # The channel's id of the message (Telegram's message_id), if it has one.
+    message_id: str = ""
 
 
 class ButtonKind(StrEnum):

@@ -1,15 +1,18 @@
 """Handing a conversation to a person, and back.
 
 While a handoff is open (waiting for an agent, or active once one has answered) the bot stays
-silent in that conversation and keeps the transcript. An agent's reply is stored as a turn
-and queued as a delivery, which the seller's channel adapter sends on whichever process
-serves that channel. Closing returns the conversation to the bot.
+silent in that conversation and keeps the transcript (with the seller's files). An agent's reply
+(text, a file, or both; it may quote one of the seller's messages) is stored as a turn and
+queued as a delivery, which the seller's channel adapter sends on whichever process serves that
+channel. Closing returns the conversation to the bot and records how it ended (the resolution);
+the seller may then rate the help, once.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -23,9 +26,11 @@ from services.models import (
     Conversation,
     Delivery,
     Handoff,
+    HandoffResolution,
     HandoffStatus,
     Turn,
     TurnDirection,
+    Upload,
     utcnow,
 )
 from services.results import Done, Refused, Rule, Violation, refuse
@@ -61,6 +66,14 @@ class HandoffView:
     closed_at: datetime | None
     account_id: int | None
     last_turns: tuple[TranscriptLine, ...]
+    closed_by: str | None = None
+    resolution: HandoffResolution | None = None
+    rating: int | None = None
+    display_name: str = ""
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -77,6 +90,8 @@ class HandoffView:
             "agent": self.agent,
             "closed_at": self.closed_at.isoformat() if self.closed_at else None,
             "account_id": self.account_id,
+            "resolution": self.resolution.value if self.resolution else None,
+            "rating": self.rating,
             "last_turns": [
                 {"direction": t.direction, "author": t.author, "text": t.text, "at": t.at.isoformat()}
                 for t in self.last_turns
@@ -93,6 +108,28 @@ class DeliveryView:
     thread_id: str
     user_id: str
     text: str
+    # (button id, label) pairs; the meaning of each is in the conversation state
+    buttons: tuple[tuple[str, str], ...] = ()
+    upload_id: int | None = None
+    # the channel's id of the seller's message this one answers
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True)
+class FileData:
+    """A file that goes with a message (an agent's photo or document)."""
+
+    name: str
+    data: bytes
+    mime_type: str = ""
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    id: int
+    name: str
+    mime_type: str
+    data: bytes = field(repr=False)
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -139,6 +176,10 @@ async def _view(session: AsyncSession, handoff: Handoff, *, turns: int) -> Hando
             session, channel=conversation.channel, chat_user_id=conversation.user_id
         ),
         last_turns=lines,
+        closed_by=handoff.closed_by,
+        resolution=handoff.resolution,
+        rating=handoff.rating,
+        display_name=conversation.display_name or "",
     )
 
 
@@ -217,28 +258,107 @@ async def _open_handoff(session: AsyncSession, handoff_id: int) -> Handoff | Ref
     return handoff
 
 
-def _say_to_seller(session: AsyncSession, handoff: Handoff, text: str, *, author: str, now: datetime) -> None:
-    session.add(
-        Turn(
-            conversation_id=handoff.conversation_id,
-            direction=TurnDirection.OUT,
-            text=text,
-            language=handoff.language,
-            author=author,
-            created_at=now,
-        )
+def queue_delivery(
+    session: AsyncSession,
+    *,
+    conversation_id: int,
+    text: str,
+    now: datetime,
+    buttons: Sequence[tuple[str, str]] = (),
+    upload_id: int | None = None,
+    reply_to: str | None = None,
+) -> Delivery:
+    """Queue a message for the seller's channel (in the caller's transaction)."""
+    delivery = Delivery(
+        conversation_id=conversation_id,
+        text=text,
+        buttons=[[bid, label] for bid, label in buttons] or None,
+        upload_id=upload_id,
+        reply_to=reply_to,
+        created_at=now,
     )
-    session.add(Delivery(conversation_id=handoff.conversation_id, text=text, created_at=now))
+    session.add(delivery)
+    return delivery
+
+
+async def _say_to_seller(
+    session: AsyncSession,
+    handoff: Handoff,
+    text: str,
+    *,
+    author: str | None,
+    now: datetime,
+    shown: str | None = None,
+    file: FileData | None = None,
+    reply_to: str | None = None,
+) -> Turn:
+    """The message joins the transcript (as `text`) and is queued for the seller (as `shown`)."""
+    turn = Turn(
+        conversation_id=handoff.conversation_id,
+        direction=TurnDirection.OUT,
+        text=text,
+        language=handoff.language,
+        author=author,
+        created_at=now,
+    )
+    session.add(turn)
+    upload_id = None
+    if file is not None:
+        await session.flush()
+        upload = _upload(handoff.conversation_id, file, now=now, turn_id=turn.id)
+        session.add(upload)
+        await session.flush()
+        upload_id = upload.id
+    queue_delivery(
+        session,
+        conversation_id=handoff.conversation_id,
+        text=text if shown is None else shown,
+        now=now,
+        upload_id=upload_id,
+        reply_to=reply_to,
+    )
+    return turn
+
+
+def _upload(conversation_id: int, file: FileData, *, now: datetime, turn_id: int | None) -> Upload:
+    return Upload(
+        conversation_id=conversation_id,
+        turn_id=turn_id,
+        name=file.name[:255],
+        mime_type=file.mime_type[:100],
+        sha256=hashlib.sha256(file.data).hexdigest(),
+        size=len(file.data),
+        data=file.data,
+        created_at=now,
+    )
+
+
+def file_description(name: str, size: int) -> str:
+    """How a file appears in the transcript (the core writes the seller's files the same way)."""
+    return f"[file {name} {size} bytes]"
 
 
 async def agent_reply(
-    *, sessions: Sessions, handoff_id: int, text: str, agent: str, now: datetime | None = None
+    *,
+    sessions: Sessions,
+    handoff_id: int,
+    text: str,
+    agent: str,
+    now: datetime | None = None,
+    shown: str | None = None,
+    file: FileData | None = None,
+    reply_to_turn_id: int | None = None,
 ) -> Done[HandoffView] | Refused:
     """An agent answers the seller: the message joins the transcript and is queued for the
-    seller's channel. Refusals: HANDOFF_NOT_FOUND, HANDOFF_CLOSED, MESSAGE_INVALID."""
+    seller's channel. `shown` is what the seller reads, if not `text` itself (the agent's name in
+    front, say); `file` goes with it (then `text`, its caption, may be empty); `reply_to_turn_id`
+    is the seller's message it answers, quoted where the seller's channel can.
+    Refusals: HANDOFF_NOT_FOUND, HANDOFF_CLOSED, MESSAGE_INVALID."""
     now = now or utcnow()
-    if violations := _agent_text_violations(text):
-        return refuse(*violations)
+    cleaned = text.strip()
+    if file is None or cleaned:
+        if violations := _agent_text_violations(text):
+            return refuse(*violations)
 
     async def work(session: AsyncSession) -> Done[HandoffView] | Refused:
         handoff = await _open_handoff(session, handoff_id)
@@ -248,7 +368,24 @@ async def agent_reply(
             handoff.first_reply_at = now
         handoff.status = HandoffStatus.ACTIVE
         handoff.agent = handoff.agent or agent
-        _say_to_seller(session, handoff, text.strip(), author=f"agent:{agent}", now=now)
+        reply_to = None
+        if reply_to_turn_id is not None:
+            quoted = await session.get(Turn, reply_to_turn_id)
+            if quoted is not None and quoted.conversation_id == handoff.conversation_id:
+                reply_to = quoted.channel_message_id
+        transcript = " ".join(
+            part for part in (cleaned, file and file_description(file.name, len(file.data))) if part
+        )
+        await _say_to_seller(
+            session,
+            handoff,
+            transcript,
+            author=f"agent:{agent}",
+            now=now,
+            shown=(shown.strip() if shown is not None else cleaned),
+            file=file,
+            reply_to=reply_to,
+        )
         audit.record(
             session,
             actor=f"agent:{agent}",
@@ -264,6 +401,44 @@ async def agent_reply(
     return await write_transaction(sessions, work)
 
 
+async def close_open_handoff(
+    session: AsyncSession,
+    *,
+    handoff_id: int,
+    closed_by: str,
+    now: datetime,
+    seller_left: bool = False,
+    notice: str | None = None,
+) -> Handoff | Refused:
+    """Close the handoff in the caller's transaction, recording how it ended; `notice` (in the
+    seller's language) tells the seller. Refusals: HANDOFF_NOT_FOUND, HANDOFF_CLOSED."""
+    handoff = await _open_handoff(session, handoff_id)
+    if isinstance(handoff, Refused):
+        return handoff
+    handoff.status = HandoffStatus.CLOSED
+    handoff.closed_at = now
+    handoff.closed_by = closed_by
+    if seller_left:
+        handoff.resolution = HandoffResolution.SELLER_LEFT
+    elif handoff.first_reply_at is not None:
+        handoff.resolution = HandoffResolution.RESOLVED
+    else:
+        handoff.resolution = HandoffResolution.UNANSWERED
+    if notice:
+        await _say_to_seller(session, handoff, notice, author=None, now=now)
+    audit.record(
+        session,
+        actor=closed_by,
+        action="handoff_close",
+        outcome=AuditOutcome.DONE,
+        account_id=None,
+        details={"handoff_id": handoff_id, "resolution": handoff.resolution.value},
+        now=now,
+    )
+    await session.flush()
+    return handoff
+
+
 async def close_handoff(
     *,
     sessions: Sessions,
@@ -271,31 +446,61 @@ async def close_handoff(
     closed_by: str,
     notice: str | None = None,
     now: datetime | None = None,
+    seller_left: bool = False,
 ) -> Done[HandoffView] | Refused:
     """Return the conversation to the bot; `notice` (in the seller's language) tells them so.
     Refusals: HANDOFF_NOT_FOUND, HANDOFF_CLOSED."""
     now = now or utcnow()
 
     async def work(session: AsyncSession) -> Done[HandoffView] | Refused:
-        handoff = await _open_handoff(session, handoff_id)
+        handoff = await close_open_handoff(
+            session,
+            handoff_id=handoff_id,
+            closed_by=closed_by,
+            now=now,
+            seller_left=seller_left,
+            notice=notice,
+        )
         if isinstance(handoff, Refused):
             return handoff
-        handoff.status = HandoffStatus.CLOSED
-        handoff.closed_at = now
-        handoff.closed_by = closed_by
-        if notice:
-            _say_to_seller(session, handoff, notice, author=None, now=now)
+        return Done(await _view(session, handoff, turns=10))
+
+    return await write_transaction(sessions, work)
+
+
+async def rate_handoff(
+    *, sessions: Sessions, handoff_id: int, conversation_id: int, stars: int, now: datetime | None = None
+) -> bool:
+    """Record the seller's rating (1–5) of a closed handoff of their conversation. True if this
+    call recorded it; a handoff is rated once (a second press, another process) and only by its
+    own conversation."""
+    if not 1 <= stars <= 5:
+        return False
+    now = now or utcnow()
+
+    async def work(session: AsyncSession) -> bool:
+        result = await session.execute(
+            update(Handoff)
+            .where(
+                Handoff.id == handoff_id,
+                Handoff.conversation_id == conversation_id,
+                Handoff.status == HandoffStatus.CLOSED,
+                Handoff.rating.is_(None),
+            )
+            .values(rating=stars, rated_at=now)
+        )
+        if (result.rowcount or 0) != 1:
+            return False
         audit.record(
             session,
-            actor=closed_by,
-            action="handoff_close",
+            actor=f"conversation:{conversation_id}",
+            action="handoff_rate",
             outcome=AuditOutcome.DONE,
             account_id=None,
-            details={"handoff_id": handoff_id},
+            details={"handoff_id": handoff_id, "rating": stars},
             now=now,
         )
-        await session.flush()
-        return Done(await _view(session, handoff, turns=10))
+        return True
 
     return await write_transaction(sessions, work)
 
@@ -323,8 +528,30 @@ async def pending_deliveries(
             thread_id=c.thread_id,
             user_id=c.user_id,
             text=d.text,
+            buttons=tuple((str(b[0]), str(b[1])) for b in d.buttons or ()),
+            upload_id=d.upload_id,
+            reply_to=d.reply_to,
         )
         for d, c in (await session.execute(stmt)).all()
+    ]
+
+
+async def load_file(session: AsyncSession, upload_id: int) -> StoredFile | None:
+    upload = await session.get(Upload, upload_id)
+    if upload is None:
+        return None
+    return StoredFile(
+        id=upload.id, name=upload.name or "file", mime_type=upload.mime_type or "", data=upload.data
+    )
+
+
+async def turn_files(session: AsyncSession, turn_id: int) -> list[StoredFile]:
+    """The files that came with a turn (a seller's photo during a handoff), in order."""
+    rows = (
+        await session.execute(select(Upload).where(Upload.turn_id == turn_id).order_by(Upload.id))
+    ).scalars()
+    return [
+        StoredFile(id=u.id, name=u.name or "file", mime_type=u.mime_type or "", data=u.data) for u in rows
     ]
 
 
@@ -349,13 +576,21 @@ async def mark_delivered(
 
 __all__ = [
     "DeliveryView",
+    "FileData",
     "HandoffView",
+    "StoredFile",
     "agent_reply",
     "close_handoff",
+    "close_open_handoff",
+    "file_description",
     "get_handoff",
     "list_handoffs",
+    "load_file",
     "mark_delivered",
     "open_handoff_id",
     "pending_deliveries",
+    "queue_delivery",
+    "rate_handoff",
     "start_handoff",
+    "turn_files",
 ]

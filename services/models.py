@@ -174,6 +174,23 @@ class HandoffStatus(StrEnum):
     CLOSED = "closed"  # back with the bot
 
 
+class HandoffResolution(StrEnum):
+    RESOLVED = "resolved"  # an agent closed it after answering
+    UNANSWERED = "unanswered"  # closed without any agent's message
+    SELLER_LEFT = "seller_left"  # the seller left the queue (/cancel)
+
+
+class DeskMessageKind(StrEnum):
+    """What a message in the agents' desk stands for."""
+
+    CARD = "card"  # the context card of a handoff
+    SELLER = "seller"  # a seller's message, relayed (turn_id: the seller's turn)
+    AGENT = "agent"  # an agent's message, sent to the seller (turn_id: the agent's turn)
+    ASSIST = "assist"  # the knowledge base's suggested answer (text), with a button to send it
+    NOTE = "note"  # an agent's internal note (text), never sent to the seller
+    NOTICE = "notice"  # the desk's own notices (closed, rated, reminders)
+
+
 class UpdateStatus(StrEnum):
     PENDING = "pending"  # stored, waiting for its turn in its chat
     PROCESSING = "processing"  # a process has taken it (see InboundUpdate.handled_by)
@@ -419,6 +436,8 @@ class Conversation(Base):
     thread_id: Mapped[str] = mapped_column(String(128), default="")
     user_id: Mapped[str] = mapped_column(String(128), default="")
     language: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    # The user's name as the channel last showed it (for the agents' desk).
+    display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     flow: Mapped[str | None] = mapped_column(String(64), nullable=True)
     step: Mapped[str | None] = mapped_column(String(64), nullable=True)
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -446,6 +465,9 @@ class Turn(Base):
     flow_step: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Who wrote an outgoing message: None for the bot, "agent:<name>" for a person.
     author: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The channel's id of an incoming message (a Telegram message id), so a person's answer can
+    # quote the message it answers.
+    channel_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_turns_conversation", "conversation_id", "created_at"),)
@@ -471,8 +493,15 @@ class Handoff(Base):
     agent: Mapped[str | None] = mapped_column(String(200), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     closed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    resolution: Mapped[HandoffResolution | None] = mapped_column(
+        _enum(HandoffResolution, "handoff_resolution"), nullable=True
+    )
+    # The seller's rating of the help (1–5), asked for when an agent closes the handoff.
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rated_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     __table_args__ = (
+        CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="rating_range"),
         # One open handoff per conversation, whatever races between processes.
         Index(
             "uq_handoffs_one_open_per_conversation",
@@ -493,6 +522,14 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     text: Mapped[str] = mapped_column(Text)
+    # Buttons under the message: [[id, label], ...]; their meaning is in the conversation state.
+    buttons: Mapped[list[Any] | None] = mapped_column(JSONDocument, nullable=True)
+    # A file sent with the message (an agent's photo or document).
+    upload_id: Mapped[int | None] = mapped_column(
+        ForeignKey("uploads.id", ondelete="SET NULL"), nullable=True
+    )
+    # The channel's id of the seller's message this one answers (quoted where the channel can).
+    reply_to: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column()
     delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
@@ -500,8 +537,9 @@ class Delivery(Base):
 
 
 class Upload(Base):
-    """A file a seller sent during a flow (a store icon), kept until the flow uses it: in the
-    database, so any bot process can finish the flow."""
+    """A file of a conversation, in the database so that any bot process can use it: a store icon
+    a seller sent during a flow (kept until the flow uses it), or a file of a handed-off
+    conversation (the seller's or an agent's, kept with the transcript; `turn_id` is its turn)."""
 
     __tablename__ = "uploads"
 
@@ -509,6 +547,11 @@ class Upload(Base):
     conversation_id: Mapped[int] = mapped_column(
         ForeignKey("conversations.id", ondelete="CASCADE"), index=True
     )
+    turn_id: Mapped[int | None] = mapped_column(
+        ForeignKey("turns.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    mime_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
@@ -559,3 +602,72 @@ class ChatLease(Base):
     chat_key: Mapped[str] = mapped_column(String(128), primary_key=True)
     owner: Mapped[str] = mapped_column(String(100))
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class DeskTopic(Base):
+    """The forum topic of a conversation in the agents' group (the desk). One topic per
+    conversation and group, whatever races between processes; it is reopened for the
+    conversation's next handoff, and replaced if someone deleted it."""
+
+    __tablename__ = "desk_topics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    thread_id: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(String(128))
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The language of the desk's texts in this topic (/lang).
+    language: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (
+        UniqueConstraint("chat_id", "conversation_id"),
+        UniqueConstraint("chat_id", "thread_id"),
+    )
+
+
+class DeskHandoff(Base):
+    """What the desk has done for one handoff: its context card, how far the seller's messages
+    are relayed, the reminder, and the notices once it is closed and rated."""
+
+    __tablename__ = "desk_handoffs"
+
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"), primary_key=True)
+    topic_id: Mapped[int] = mapped_column(ForeignKey("desk_topics.id", ondelete="CASCADE"), index=True)
+    card_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The seller's turns up to this id are in the topic (in the card or relayed).
+    relayed_turn_id: Mapped[int] = mapped_column(Integer, default=0)
+    reminded_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    closed_noticed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    rating_noticed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class DeskMessage(Base):
+    """A message in the agents' desk and what it stands for: the mapping between the desk's
+    message ids and the conversation (never read from a forwarded message's origin)."""
+
+    __tablename__ = "desk_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic_id: Mapped[int] = mapped_column(ForeignKey("desk_topics.id", ondelete="CASCADE"))
+    handoff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("handoffs.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    # The message's id in the agents' group (None until sent).
+    message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    kind: Mapped[DeskMessageKind] = mapped_column(_enum(DeskMessageKind, "desk_message_kind"))
+    turn_id: Mapped[int | None] = mapped_column(
+        ForeignKey("turns.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    # A note's text, or the answer an assist message suggests.
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    intent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    author: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # An assist message: when (and by whom, `author`) its answer was sent to the seller.
+    sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (Index("ix_desk_messages_topic_message", "topic_id", "message_id"),)

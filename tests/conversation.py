@@ -35,6 +35,7 @@ from handlers import replies
 from handlers.core import ConversationCore, CoreOptions
 from handlers.types import Button, ButtonKind, Inbound, InboundFile, Reply
 from services.db import Database, create_engine, session_factory
+from services.handoff_settings import HandoffSettings
 from services.linking import link_by_operator
 from services.mail import OutboxMailer
 from services.mail_dispatch import MailDispatcher
@@ -45,6 +46,9 @@ from tests.conftest import make_account, postgres_engine
 
 CHANNEL = "console"
 BASE_URL = "https://merchant.example/sellerbot"
+# Support around the clock unless a test says otherwise: what a seller handed to a person is
+# told then does not depend on when the tests run.
+AROUND_THE_CLOCK = HandoffSettings(support_hours="")
 
 
 def t(key: str, lang: str, **context: Any) -> str:
@@ -242,7 +246,7 @@ class Bot:
             knowledge=self.knowledge,
             matcher=self.matcher,
             mail=self.mail,
-            options=CoreOptions(**options),
+            options=CoreOptions(**{"handoff": AROUND_THE_CLOCK, **options}),
             clock=self.clock,
         )
 

@@ -74,7 +74,13 @@ async def _chat(
             notes.append(f"a store icon to try: /file {icon}")
         elif not await _linked(app, user_id):
             notes.append("to try the actions (open a store, more stores, …) start with --demo: a demo seller")
-        session = ConsoleSession(core=app.core, user_id=user_id, is_group=group, language_hint=lang)
+        session = ConsoleSession(
+            core=app.core,
+            user_id=user_id,
+            is_group=group,
+            language_hint=lang,
+            received_dir=settings.data_path / "received",
+        )
         if jsonl:
             await run_jsonl(session, sys.stdin, sys.stdout)
             return

@@ -1,5 +1,6 @@
 """Agents' messages to sellers (services.handoff's delivery queue), sent by the same sender as
-every reply, so they keep within the same limits.
+every reply, so they keep within the same limits: text, or a file with its caption, with buttons
+(the rating question), quoting the seller's message an agent answered.
 
 Each process looks for pending deliveries every `interval` seconds. A delivery is claimed
 (marked delivered) before it is sent, so that two processes never both send it: the marking
@@ -13,11 +14,14 @@ import asyncio
 import logging
 from collections import defaultdict
 
+from aiogram.methods import TelegramMethod
+
 from bot.telegram.render import Renderer
 from bot.telegram.sender import Sender
 from bot.telegram.translate import CHANNEL
+from handlers.types import Button
 from services.db import Sessions, is_unavailable
-from services.handoff import DeliveryView, mark_delivered, pending_deliveries
+from services.handoff import DeliveryView, load_file, mark_delivered, pending_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +69,29 @@ class DeliveryLoop:
         for delivery in items:
             if await mark_delivered(sessions=self.sessions, delivery_ids=[delivery.id]) != 1:
                 continue  # another process claimed it
-            thread = int(delivery.thread_id) if delivery.thread_id else None
-            methods = self.render.text(int(delivery.chat_id), delivery.text, thread_id=thread)
-            if await self.sender.deliver(methods) == 0:
+            if await self.sender.deliver(await self.methods(delivery)) == 0:
                 self.delivered += 1
+
+    async def methods(self, delivery: DeliveryView) -> list[TelegramMethod]:
+        """The calls that send a delivery: its text (or a file with the text as caption), its
+        buttons, quoting the seller's message it answers."""
+        chat = int(delivery.chat_id)
+        thread = int(delivery.thread_id) if delivery.thread_id else None
+        reply_to = int(delivery.reply_to) if delivery.reply_to and delivery.reply_to.isdigit() else None
+        buttons = [Button(id=bid, label=label) for bid, label in delivery.buttons]
+        stored = None
+        if delivery.upload_id is not None:
+            async with self.sessions() as session:
+                stored = await load_file(session, delivery.upload_id)
+        if stored is None:
+            return self.render.text(chat, delivery.text, buttons, thread_id=thread, reply_to=reply_to)
+        return self.render.file(
+            chat,
+            name=stored.name,
+            data=stored.data,
+            mime_type=stored.mime_type,
+            caption=delivery.text,
+            buttons=buttons,
+            thread_id=thread,
+            reply_to=reply_to,
+        )

@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Sequence
 
-from aiogram.methods import SendDocument, SendMessage, TelegramMethod
+from aiogram.methods import SendDocument, SendMessage, SendPhoto, TelegramMethod
 from aiogram.types import (
     BufferedInputFile,
     InlineKeyboardButton,
@@ -30,6 +30,10 @@ from handlers.types import Button, ButtonKind, Reply
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_UTF16 = 4096
+MAX_CAPTION_UTF16 = 1024
+# Photos Telegram shows as photos (larger images, other types: as documents).
+PHOTO_TYPES = {"image/jpeg", "image/png", "image/webp"}
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
 # Deep-link payloads Telegram accepts in t.me/<bot>?start=<payload>.
 _PAYLOAD_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Labels up to this long share a keyboard row two by two.
@@ -160,6 +164,40 @@ class Renderer:
             )
             for index, part in enumerate(parts)
         ]
+
+    def file(
+        self,
+        chat_id: int,
+        *,
+        name: str,
+        data: bytes,
+        mime_type: str = "",
+        caption: str = "",
+        buttons: Sequence[Button] = (),
+        thread_id: int | None = None,
+        reply_to: int | None = None,
+    ) -> list[TelegramMethod]:
+        """A file with its caption: a photo if it is one Telegram shows as a photo, else a
+        document. A caption too long for one goes first, as text."""
+        methods: list[TelegramMethod] = []
+        caption = caption.strip()
+        if utf16_len(caption) > MAX_CAPTION_UTF16:
+            methods += self.text(chat_id, caption, thread_id=thread_id, reply_to=reply_to)
+            caption = ""
+        markup = keyboard(buttons, self.identity)
+        upload = BufferedInputFile(data, filename=name or "file")
+        common = {
+            "chat_id": chat_id,
+            "caption": caption or None,
+            "message_thread_id": thread_id,
+            "reply_markup": markup,
+            "reply_parameters": _reply(reply_to),
+        }
+        if mime_type in PHOTO_TYPES and len(data) <= MAX_PHOTO_BYTES:
+            methods.append(SendPhoto(photo=upload, **common))
+        else:
+            methods.append(SendDocument(document=upload, **common))
+        return methods
 
 
 def _reply(message_id: int | None) -> ReplyParameters | None:

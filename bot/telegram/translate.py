@@ -106,6 +106,7 @@ def message_inbound(
         is_group=group,
         addressed_to_bot=is_addressed(message, me),
         language_hint=language_hint(message.from_user),
+        message_id=str(message.message_id),
     )
 
 

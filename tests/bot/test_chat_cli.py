@@ -138,7 +138,10 @@ def test_jsonl_turn_by_turn_with_a_running_process(data: Path) -> None:
         assert all("49" not in text for text in messages(turn))
         # an agent's message arrives before the end of the next turn
         turn = chat.send(text="/agent")
-        assert messages(turn) == [t("handoff.started", "en")]
+        # then when a person will answer: the support hours (by the clock, on duty or not)
+        [started] = messages(turn)
+        hours = "\nSupport hours: Monday to Friday, 09:00–18:00 (Beijing time)."
+        assert started.startswith(t("handoff.started", "en") + hours)
         asyncio.run(agent_says(data, "Hello from Anna"))
         turn = chat.send(text="are you there?")
         assert messages(turn) == ["Hello from Anna"]

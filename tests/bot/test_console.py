@@ -129,7 +129,13 @@ async def test_agent_messages_are_delivered_once(bot: Bot) -> None:
     await reply_as_agent(sessions=bot.sessions, handoff_id=theirs.id, text="For someone else", agent="anna")
     assert await s.deliveries() == []
     await close_as_agent(sessions=bot.sessions, handoff_id=handoff.id, agent="anna")
-    assert [r.text for r in await s.deliveries()] == [t("handoff.closed", "en")]
+    closed, rate = await s.deliveries()
+    assert [closed.text, rate.text] == [t("handoff.closed", "en"), t("handoff.rate", "en")]
+    # the rating buttons are numbered like any others: "4" picks the fourth
+    assert [b.label for b in rate.buttons] == [t("handoff.rate_label", "en", stars=n) for n in range(1, 6)]
+    assert [r.text for r in await s.send_text("4")] == [t("handoff.rated", "en", stars=4)]
+    [rated] = await bot.rows(Handoff, Handoff.id == handoff.id)
+    assert rated.rating == 4
 
 
 async def jsonl(s: ConsoleSession, *lines: str) -> list[list[dict]]:

@@ -78,7 +78,8 @@ def test_agent_reply_reaches_the_seller_and_close_returns_to_the_bot(handed_off:
     assert cli(handed_off, "admin", "close", "1", "--agent", "wang").exit_code == 0
     back = talk(handed_off, "佣金多少")[0]
     assert "人工客服已结束" in back[0]  # the notice, in the seller's language
-    assert "15" in back[1]  # and the bot answers again
+    assert "打分" in back[1]  # the agent had answered: the seller is asked to rate the help
+    assert "15" in back[2]  # and the bot answers again
     assert "no conversations are waiting" in cli(handed_off, "admin", "handoffs").stdout
 
 

@@ -80,7 +80,9 @@ async def test_an_agents_reply_reaches_the_seller_and_closing_returns_to_the_bot
     assert r.replies == []
     closed = await close_as_agent(sessions=bot.sessions, handoff_id=handoff.id, agent="anna")
     assert closed.ok and closed.value.status is HandoffStatus.CLOSED
-    assert await deliveries(bot, chat) == ["Hi, Anna here.", t("handoff.closed", lang)]
+    # an agent answered: the seller is asked to rate the help
+    rate = t("handoff.rate", lang)
+    assert await deliveries(bot, chat) == ["Hi, Anna here.", t("handoff.closed", lang), rate]
     agent_turns = [turn for turn in await chat.turns() if turn.author == "agent:anna"]
     assert [turn.text for turn in agent_turns] == ["Hi, Anna here."]
     r = await chat.send(QUESTION[lang])
