@@ -66,7 +66,11 @@ async def build_app(settings: Settings, *, bot_username: str = "sellerbot") -> A
             knowledge=knowledge,
             matcher=matcher,
             mail=mail,
-            options=CoreOptions(bot_username=bot_username, default_language=settings.app.default_language),
+            options=CoreOptions(
+                bot_username=bot_username,
+                default_language=settings.app.default_language,
+                handoff=settings.handoff,
+            ),
         )
     except BaseException:
         await database.close()

@@ -639,7 +639,8 @@ class DeskHandoff(Base):
     card_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # The seller's turns up to this id are in the topic (in the card or relayed).
     relayed_turn_id: Mapped[int] = mapped_column(Integer, default=0)
-    reminded_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The start of the seller's wait the desk was last reminded of (one reminder per wait).
+    reminded_for: Mapped[datetime | None] = mapped_column(nullable=True)
     closed_noticed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     rating_noticed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column()

@@ -10,7 +10,7 @@ from bot.cli import Settings, with_settings
 from bot.commands.admin import print_json, run
 from faq.clusters import DEFAULT_THRESHOLD, QuestionGroup, group_similar
 from services.db import Database
-from services.reports import unanswered_questions
+from services.reports import HandoffReport, HandoffStats, handoff_report, unanswered_questions
 
 
 @click.group("report")
@@ -56,3 +56,59 @@ def unanswered(
         for example in group.examples:
             if example != group.representative:
                 click.echo(f"        · {example}")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def _describe(stats: HandoffStats) -> list[str]:
+    ended = ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in stats.resolutions.items())
+    lines = [f"handoffs: {stats.handoffs} ({stats.open} open) — {ended}"]
+    lines.append(
+        f"time to first agent reply ({stats.answered} answered): median "
+        f"{_duration(stats.median_first_reply_seconds)}, p90 {_duration(stats.p90_first_reply_seconds)}"
+    )
+    if stats.average_rating is None:
+        lines.append("rating: none yet")
+    else:
+        spread = " · ".join(f"{stars}★ {count}" for stars, count in stats.ratings.items())
+        lines.append(f"rating ({stats.rated} rated): average {stats.average_rating:.2f} — {spread}")
+    return lines
+
+
+@report.command("handoffs")
+@with_settings
+@click.option("--days", type=click.IntRange(min=1), default=None, help="Only the last N days (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def handoffs(settings: Settings, days: int | None, as_json: bool) -> None:
+    """Conversations handed to a person: how many and how they ended, time to the first agent
+    reply (median and p90), and the sellers' ratings, overall and per agent."""
+    since = datetime.now(UTC) - timedelta(days=days) if days else None
+
+    async def work(db: Database) -> HandoffReport:
+        async with db.sessions() as session:
+            return await handoff_report(session, since=since)
+
+    found = run(settings, work, needs_existing=False)
+    if as_json:
+        print_json(found.as_json())
+        return
+    if not found.overall.handoffs:
+        click.echo("no conversations were handed to a person" + (f" in the last {days} days" if days else ""))
+        return
+    click.echo("\n".join(_describe(found.overall)))
+    if found.agents:
+        click.echo("\nper agent:")
+        for stats in found.agents:
+            click.echo(f"  {stats.agent}")
+            click.echo("\n".join(f"    {line}" for line in _describe(stats)))

@@ -50,10 +50,14 @@ def telegram(settings: Settings, webhook: bool, host: str | None, port: int | No
     if settings.app.log_level != "DEBUG":
         # aiogram logs every update at INFO; the processor reports what matters.
         logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    from bot.telegram.desk import DeskConfigError
+
     try:
         asyncio.run(_serve(settings, webhook=webhook))
     except KeyboardInterrupt:
         pass
+    except DeskConfigError as exc:
+        fail(str(exc))
 
 
 async def _serve(settings: Settings, *, webhook: bool) -> None:

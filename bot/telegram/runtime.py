@@ -5,6 +5,9 @@ Start-up: getMe (the bot's username, for group mentions and deep links), the com
 (`bot.app.build_app`), the command menu in zh and en (setMyCommands), then the intake — long
 polling (deleteWebhook first, or getUpdates would conflict) or the webhook server (setWebhook
 with the secret, when a public URL is configured) — the update processor and the delivery loop.
+With `agents_chat_id` set, the agents' desk first: the group is checked (a forum where the bot
+manages topics; DeskConfigError says what is missing), its router goes in front of the seller
+routers, its command menu is set, and the desk relay runs beside the delivery loop.
 
 Shutdown (SIGTERM): the intake stops first (polling ends, the webhook server stops accepting
 and finishes the requests it has), then the updates being handled finish, up to
@@ -25,13 +28,20 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.methods import DeleteWebhook, SetMyCommands, SetWebhook
-from aiogram.types import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+)
 from aiohttp import web
 
 from bot.app import App, build_app
 from bot.config import Settings
 from bot.telegram.client import make_bot
 from bot.telegram.deliveries import DeliveryLoop
+from bot.telegram.desk import Desk, DeskRelay, check_desk, desk_router
+from bot.telegram.desk.router import DESK_COMMANDS
 from bot.telegram.files import FileFetcher
 from bot.telegram.limiter import Limiter, OutboundLimits, build_limiter
 from bot.telegram.metrics import Stats
@@ -79,6 +89,23 @@ def command_menus(default_language: str) -> list[SetMyCommands]:
     return calls
 
 
+def desk_command_menus(chat_id: int, default_language: str) -> list[SetMyCommands]:
+    """The desk's commands, for the agents' group only, in zh and en."""
+    calls = []
+    for language_code in (None, *replies.LANGUAGES):
+        lang = language_code or default_language
+        commands = [
+            BotCommand(command=name, description=replies.say(f"desk.commands.{name}", lang))
+            for name in DESK_COMMANDS
+        ]
+        calls.append(
+            SetMyCommands(
+                commands=commands, scope=BotCommandScopeChat(chat_id=chat_id), language_code=language_code
+            )
+        )
+    return calls
+
+
 def process_name() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -95,6 +122,8 @@ class TelegramRuntime:
     processor: UpdateProcessor
     deliveries: DeliveryLoop
     webhook: bool
+    desk: Desk | None = None
+    desk_relay: DeskRelay | None = None
     owns_app: bool = True
     poller: Poller | None = None
     web_runner: web.AppRunner | None = None
@@ -125,8 +154,13 @@ class TelegramRuntime:
     async def _start(self) -> None:
         for call in command_menus(self.settings.app.default_language):
             await self.bot(call)
+        if self.desk is not None:
+            for call in desk_command_menus(self.desk.chat_id, self.settings.handoff.desk_language):
+                await self.bot(call)
         self._tasks.append(asyncio.create_task(self.processor.run(), name="telegram-processor"))
         self._tasks.append(asyncio.create_task(self.deliveries.run(), name="telegram-deliveries"))
+        if self.desk_relay is not None:
+            self._tasks.append(asyncio.create_task(self.desk_relay.run(), name="telegram-desk"))
         telegram = self.settings.telegram
         if self.webhook:
             token = telegram.token.get_secret_value()
@@ -167,8 +201,10 @@ class TelegramRuntime:
                 task.cancel()
         if self.web_runner is not None:
             await self.web_runner.cleanup()
-        # 2. Let the updates being handled finish.
+        # 2. Let the updates being handled finish (and the desk's pass in hand).
         await self.processor.stop(self.settings.telegram.shutdown_grace_seconds)
+        if self.desk_relay is not None:
+            await self.desk_relay.stop(self.settings.telegram.shutdown_grace_seconds)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -195,6 +231,9 @@ async def start_telegram(
     try:
         me = await bot.get_me()
         identity = BotIdentity(id=me.id, username=me.username or "")
+        if telegram.agents_chat_id:
+            title = await check_desk(bot, telegram.agents_chat_id, identity.id)
+            log.info("agents' desk: %s (%s)", title, telegram.agents_chat_id)
         owns_app = app is None
         if app is None:
             app = await build_app(settings, bot_username=identity.username)
@@ -217,13 +256,34 @@ async def start_telegram(
     sender = Sender(bot, limiter)
     render = Renderer(identity)
     languages = Languages(app.database.sessions, settings.app.default_language)
+    files = FileFetcher(bot, max_bytes=telegram.max_file_bytes)
     dependencies = Dependencies(
         conversation=app.core,
         render=render,
-        files=FileFetcher(bot, max_bytes=telegram.max_file_bytes),
+        files=files,
         identity=identity,
         languages=languages,
     )
+    owner = owner or process_name()
+    desk = desk_relay = None
+    if telegram.agents_chat_id:
+        desk = Desk(
+            chat_id=telegram.agents_chat_id,
+            settings=settings.handoff,
+            sessions=app.database.sessions,
+            sender=sender,
+            render=render,
+            files=files,
+            identity=identity,
+            knowledge=app.knowledge,
+            matcher=app.matcher,
+            policy=settings.policy,
+        )
+        desk_relay = DeskRelay(
+            desk, owner=owner, interval=telegram.delivery_poll_seconds, lease_seconds=telegram.lease_seconds
+        )
+        desk.wake_relay = desk_relay.wake
+        extra_routers = [desk_router(desk), *extra_routers]
     dispatcher = build_dispatcher(dependencies, extra_routers=extra_routers)
     processor = UpdateProcessor(
         sessions=app.database.sessions,
@@ -232,7 +292,7 @@ async def start_telegram(
         sender=sender,
         render=render,
         languages=languages,
-        owner=owner or process_name(),
+        owner=owner,
         workers=telegram.workers,
         concurrent_handling=telegram.concurrent_handling,
         lease_seconds=telegram.lease_seconds,
@@ -252,6 +312,8 @@ async def start_telegram(
         ),
         webhook=webhook,
         owns_app=owns_app,
+        desk=desk,
+        desk_relay=desk_relay,
     )
     try:
         await runtime._start()

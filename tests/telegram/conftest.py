@@ -127,3 +127,41 @@ async def redis_url() -> AsyncIterator[str]:
     if not REDIS_URL:
         pytest.skip("SELLERBOT_TEST_REDIS_URL is not set: the Redis tests are skipped")
     yield REDIS_URL
+
+
+# -- the agents' desk --------------------------------------------------------------------------
+@pytest.fixture
+def forum(fake: FakeBotAPI):
+    """The agents' group: a forum supergroup where the bot is an administrator managing topics."""
+    chat = fake.group("Seller support desk", forum=True)
+    fake.promote(chat, can_manage_topics=True, can_delete_messages=True, can_pin_messages=True)
+    return chat
+
+
+def desk_settings(data_dir: Path, fake: FakeBotAPI, forum: Any, **handoff: Any) -> Settings:
+    """Settings with the desk in `forum`: around-the-clock support unless a test says otherwise
+    (what sellers are told then does not depend on when the tests run), and room in the group's
+    per-minute limit (the limiter has tests of its own)."""
+    from services.handoff_settings import HandoffSettings
+
+    settings = telegram_settings(
+        data_dir, fake, agents_chat_id=forum.id, group_messages_per_minute=10_000, **FAST_LIMITS
+    )
+    settings.handoff = HandoffSettings(**{"support_hours": "", **handoff})
+    return settings
+
+
+@pytest.fixture
+async def desk_runtime(fake: FakeBotAPI, data_dir: Path, forum: Any) -> AsyncIterator[TelegramRuntime]:
+    running = await start_telegram(desk_settings(data_dir, fake, forum))
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+def desk(fake: FakeBotAPI, desk_runtime: TelegramRuntime, forum: Any):
+    from tests.telegram.desk_harness import DeskHarness
+
+    return DeskHarness(fake, desk_runtime, forum)

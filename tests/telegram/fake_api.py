@@ -14,8 +14,13 @@ Faults on demand: `fail(method, status=429, retry_after=1)`, `fail(method, statu
 `hold(method)` (requests wait until the test releases them), `block(chat_id)` (403),
 `lose_webhook_answers(n)` (a webhook answer "lost": the update is posted again).
 
-Forum groups (`group(forum=True)`) have topics (createForumTopic, closeForumTopic; messages carry
-`message_thread_id`). Other helpers (the agents' desk, issue 6) can extend it: `handlers` maps a
+Forum groups (`group(forum=True)`) have topics: createForumTopic, editForumTopic,
+closeForumTopic, reopenForumTopic, deleteForumTopic; messages carry `message_thread_id`, and a
+message in a topic made by createForumTopic that quotes nothing quotes the topic's creation
+message, as Telegram does. People act on topics too: `close_topic(chat, thread, by=user)` (a
+service message reaches the bot), `delete_topic(chat, thread)` (nothing does; sending there
+then fails with "message thread not found"). getChat and getChatMember answer from the chats and
+`promote(chat, user_id, can_manage_topics=True)`. Other helpers can extend it: `handlers` maps a
 method name to a coroutine `(params) -> result`, and every call is logged in `calls`.
 """
 
@@ -133,6 +138,9 @@ class Message:
     at: float = field(default_factory=time.monotonic)
     edits: list[dict[str, Any]] = field(default_factory=list)
     by_bot: bool = False
+    caption: str | None = None
+    photo: bool = False  # sent with sendPhoto
+    service: dict[str, Any] | None = None  # a service message (a topic created, closed …)
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -179,9 +187,21 @@ class Gate:
         self.arrived = asyncio.Event()
         self.opened = asyncio.Event()
         self.waiting = 0
+        self._arrivals = asyncio.Condition()
 
     def open(self) -> None:
         self.opened.set()
+
+    async def arrive(self) -> None:
+        self.waiting += 1
+        self.arrived.set()
+        async with self._arrivals:
+            self._arrivals.notify_all()
+
+    async def until_waiting(self, count: int) -> None:
+        """Until `count` requests have arrived at the gate."""
+        async with self._arrivals:
+            await self._arrivals.wait_for(lambda: self.waiting >= count)
 
 
 class FakeBotAPI:
@@ -211,6 +231,8 @@ class FakeBotAPI:
         self.webhook_targets: list[str] = []  # a load balancer in front of several processes
         self.files: dict[str, tuple[str, bytes, int]] = {}  # file_id -> (path, data, declared size)
         self.forum_topics: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        self.deleted_topics: dict[int, set[int]] = defaultdict(set)
+        self.admins: dict[int, dict[int, dict[str, bool]]] = defaultdict(dict)  # chat -> user -> rights
         self.calls: list[tuple[str, dict[str, Any], float]] = []
         self.blocked: set[int] = set()
         self.handlers: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {}
@@ -356,6 +378,10 @@ class FakeBotAPI:
                     data["entities"] = entities
         if message.reply_markup:
             data["reply_markup"] = message.reply_markup
+        if message.caption is not None:
+            data["caption"] = message.caption
+        if message.service:
+            data.update(message.service)
         if message.reply_to is not None:
             quoted = self.find(message.chat_id, message.reply_to)
             if quoted is not None:
@@ -406,13 +432,16 @@ class FakeBotAPI:
     ) -> int:
         self.users.setdefault(user.id, user)
         self.chats.setdefault(chat.id, chat)
+        quoted = reply_to.message_id if reply_to else None
+        if quoted is None and thread_id is not None and self.topic(chat.id, thread_id) is not None:
+            quoted = thread_id  # in a topic, a message that quotes nothing quotes the topic's start
         message = Message(
             chat_id=chat.id,
             message_id=self._message_id(chat.id),
             from_id=user.id,
             text=text,
             thread_id=thread_id,
-            reply_to=reply_to.message_id if reply_to else None,
+            reply_to=quoted,
         )
         self.messages[chat.id].append(message)
         payload = self._message_json(message)
@@ -456,6 +485,7 @@ class FakeBotAPI:
         caption: str | None = None,
         width: int = 800,
         height: int = 800,
+        thread_id: int | None = None,
     ) -> int:
         file_id, unique = self.add_file(data, suffix="jpg")
         small_id, small_unique = self.add_file(data[:100], suffix="jpg")
@@ -475,7 +505,7 @@ class FakeBotAPI:
                 "file_size": len(data),
             },
         ]
-        return self._user_message(chat, user, caption=caption, extra={"photo": photo})
+        return self._user_message(chat, user, caption=caption, extra={"photo": photo}, thread_id=thread_id)
 
     def send_document(
         self,
@@ -487,6 +517,7 @@ class FakeBotAPI:
         mime_type: str,
         size: int | None = None,
         caption: str | None = None,
+        thread_id: int | None = None,
     ) -> int:
         """A user sends a file; `size` overrides the size Telegram states (a huge file)."""
         file_id, unique = self.add_file(data, size=size, suffix=name.rsplit(".", 1)[-1])
@@ -497,11 +528,70 @@ class FakeBotAPI:
             "mime_type": mime_type,
             "file_size": size if size is not None else len(data),
         }
-        return self._user_message(chat, user, caption=caption, extra={"document": document})
+        return self._user_message(
+            chat, user, caption=caption, extra={"document": document}, thread_id=thread_id
+        )
 
-    def send_other(self, chat: Chat, user: User, kind: str, body: dict[str, Any]) -> int:
+    def send_other(
+        self, chat: Chat, user: User, kind: str, body: dict[str, Any], *, thread_id: int | None = None
+    ) -> int:
         """A user sends another kind of message (a sticker, a voice note, a location …)."""
-        return self._user_message(chat, user, extra={kind: body})
+        return self._user_message(chat, user, extra={kind: body}, thread_id=thread_id)
+
+    # -- forum topics and rights ---------------------------------------------------------------
+    def promote(self, chat: Chat, user_id: int | None = None, **rights: bool) -> None:
+        """Make a user (default: the bot) an administrator of the chat with these rights."""
+        self.admins[chat.id][user_id or self.bot.id] = rights
+
+    def topic(self, chat_id: int, thread_id: int) -> dict[str, Any] | None:
+        for topic in self.forum_topics.get(chat_id, []):
+            if topic["message_thread_id"] == thread_id:
+                return topic
+        return None
+
+    def open_topic(self, chat: Chat, name: str, *, by: User) -> int:
+        """A person makes a topic of their own; returns its thread id (the bot gets the service
+        message)."""
+        thread = self._message_id(chat.id)
+        self.forum_topics[chat.id].append(
+            {
+                "message_thread_id": thread,
+                "name": name,
+                "icon_color": 7322096,
+                "closed": False,
+                "names": [name],
+            }
+        )
+        self.users.setdefault(by.id, by)
+        self.messages[chat.id].append(
+            Message(
+                chat_id=chat.id,
+                message_id=thread,
+                from_id=by.id,
+                thread_id=thread,
+                service={"forum_topic_created": {"name": name, "icon_color": 7322096}},
+            )
+        )
+        return thread
+
+    def close_topic(self, chat: Chat, thread_id: int, *, by: User) -> int:
+        """A person closes a topic in Telegram: the bot gets the service message."""
+        topic = self.topic(chat.id, thread_id)
+        assert topic is not None, f"no topic {thread_id} in chat {chat.id}"
+        topic["closed"] = True
+        return self._user_message(chat, by, thread_id=thread_id, extra={"forum_topic_closed": {}})
+
+    def delete_topic(self, chat: Chat, thread_id: int) -> None:
+        """A person deletes a topic and everything in it (bots get no update about it)."""
+        topic = self.topic(chat.id, thread_id)
+        assert topic is not None, f"no topic {thread_id} in chat {chat.id}"
+        self.forum_topics[chat.id].remove(topic)
+        self.deleted_topics[chat.id].add(thread_id)
+        self.messages[chat.id] = [m for m in self.messages[chat.id] if m.thread_id != thread_id]
+
+    def in_topic(self, chat_id: int, thread_id: int) -> list[Message]:
+        """The bot's messages in a topic (service messages left out), in order."""
+        return [m for m in self.sent(chat_id) if m.thread_id == thread_id]
 
     def press(
         self, user: User, message: Message, label: str | None = None, *, data: str | None = None
@@ -542,7 +632,7 @@ class FakeBotAPI:
 
     # -- what the bot did ----------------------------------------------------------------------
     def sent(self, chat_id: int) -> list[Message]:
-        return [m for m in self.messages.get(chat_id, []) if m.by_bot]
+        return [m for m in self.messages.get(chat_id, []) if m.by_bot and not m.service]
 
     def all_sent(self) -> list[Message]:
         return sorted((m for ms in self.messages.values() for m in ms if m.by_bot), key=lambda m: m.at)
@@ -572,6 +662,10 @@ class FakeBotAPI:
                         params[key] = json.loads(value)
                     else:
                         params[key] = value
+                # A file is uploaded as a part of its own that the parameter names: attach://<part>
+                for key, value in list(params.items()):
+                    if isinstance(value, str) and value.startswith("attach://"):
+                        params[key] = params.pop(value.removeprefix("attach://"), value)
         return params
 
     async def _api(self, request: web.Request) -> web.Response:
@@ -586,8 +680,7 @@ class FakeBotAPI:
         try:
             gate = self._gates.get(method)
             if gate is not None and not gate.opened.is_set():
-                gate.waiting += 1
-                gate.arrived.set()
+                await gate.arrive()
                 await gate.opened.wait()
             if self._drop_connection(method) and request.transport is not None:
                 request.transport.close()  # the client sees the connection reset
@@ -730,6 +823,13 @@ class FakeBotAPI:
                 raise ApiError(400, "Bad Request: message to be replied not found")
             reply_to = None
         thread = params.get("message_thread_id")
+        if thread not in (None, ""):
+            if int(thread) in self.deleted_topics.get(chat.id, set()):
+                raise ApiError(400, "Bad Request: message thread not found")
+            topic = self.topic(chat.id, int(thread))
+            rights = self.admins.get(chat.id, {}).get(self.bot.id)
+            if topic is not None and topic["closed"] and not (rights and rights.get("can_manage_topics")):
+                raise ApiError(400, "Bad Request: TOPIC_CLOSED")
         message = Message(
             chat_id=chat.id,
             message_id=self._message_id(chat.id),
@@ -751,16 +851,27 @@ class FakeBotAPI:
             chat, params, text=text, reply_markup=self._check_markup(params.get("reply_markup"))
         )
 
-    async def _m_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def _m_sendDocument(
+        self, params: dict[str, Any], *, field_name: str = "document"
+    ) -> dict[str, Any]:
         chat = self._chat(params)
-        document = params.get("document")
+        document = params.get(field_name)
         if not isinstance(document, tuple):
-            raise ApiError(400, "Bad Request: there is no document in the request")
+            raise ApiError(400, f"Bad Request: there is no {field_name} in the request")
+        caption = params.get("caption")
+        if caption is not None and utf16_len(caption) > 1024:
+            raise ApiError(400, "Bad Request: message caption is too long")
         return self._post(
-            chat, params, document=document, reply_markup=self._check_markup(params.get("reply_markup"))
+            chat,
+            params,
+            document=document,
+            caption=caption,
+            photo=field_name == "photo",
+            reply_markup=self._check_markup(params.get("reply_markup")),
         )
 
-    _m_sendPhoto = _m_sendDocument
+    async def _m_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._m_sendDocument(params, field_name="photo")
 
     def _bot_message(self, params: dict[str, Any]) -> Message:
         chat = self._chat(params)
@@ -874,25 +985,110 @@ class FakeBotAPI:
             "pending_update_count": len(self._pending),
         }
 
-    async def _m_createForumTopic(self, params: dict[str, Any]) -> dict[str, Any]:
-        chat = self._chat(params)
+    def _may_manage_topics(self, chat: Chat) -> None:
         if not chat.is_forum:
             raise ApiError(400, "Bad Request: the chat is not a forum")
+        rights = self.admins.get(chat.id, {}).get(self.bot.id)
+        if chat.id in self.admins and not (rights and rights.get("can_manage_topics")):
+            raise ApiError(400, "Bad Request: not enough rights to manage topics")
+
+    def _topic_of(self, chat: Chat, params: dict[str, Any]) -> dict[str, Any]:
+        self._may_manage_topics(chat)
+        topic = self.topic(chat.id, int(params.get("message_thread_id") or 0))
+        if topic is None:
+            raise ApiError(400, "Bad Request: TOPIC_ID_INVALID")
+        return topic
+
+    async def _m_createForumTopic(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params)
+        self._may_manage_topics(chat)
         name = str(params.get("name") or "")
         if not 1 <= len(name) <= 128:
             raise ApiError(400, "Bad Request: TOPIC_NAME_INVALID")
         topic = {"message_thread_id": self._message_id(chat.id), "name": name, "icon_color": 7322096}
-        self.forum_topics[chat.id].append({**topic, "closed": False})
+        self.forum_topics[chat.id].append({**topic, "closed": False, "names": [name]})
+        # The topic starts with a service message; the thread id is its message id.
+        created = {"forum_topic_created": {"name": name, "icon_color": 7322096}}
+        self.messages[chat.id].append(
+            Message(
+                chat_id=chat.id,
+                message_id=topic["message_thread_id"],
+                from_id=self.bot.id,
+                thread_id=topic["message_thread_id"],
+                by_bot=True,
+                service=created,
+            )
+        )
         return topic
 
+    async def _m_editForumTopic(self, params: dict[str, Any]) -> bool:
+        topic = self._topic_of(self._chat(params), params)
+        name = params.get("name")
+        if name is not None:
+            if not 1 <= len(str(name)) <= 128:
+                raise ApiError(400, "Bad Request: TOPIC_NAME_INVALID")
+            if name == topic["name"]:
+                raise ApiError(400, "Bad Request: TOPIC_NOT_MODIFIED")
+            topic["name"] = str(name)
+            topic["names"].append(str(name))
+        return True
+
     async def _m_closeForumTopic(self, params: dict[str, Any]) -> bool:
+        topic = self._topic_of(self._chat(params), params)
+        if topic["closed"]:
+            raise ApiError(400, "Bad Request: TOPIC_NOT_MODIFIED")
+        topic["closed"] = True
+        return True
+
+    async def _m_reopenForumTopic(self, params: dict[str, Any]) -> bool:
+        topic = self._topic_of(self._chat(params), params)
+        if not topic["closed"]:
+            raise ApiError(400, "Bad Request: TOPIC_NOT_MODIFIED")
+        topic["closed"] = False
+        return True
+
+    async def _m_deleteForumTopic(self, params: dict[str, Any]) -> bool:
         chat = self._chat(params)
-        thread = int(params.get("message_thread_id") or 0)
-        for topic in self.forum_topics[chat.id]:
-            if topic["message_thread_id"] == thread:
-                topic["closed"] = True
-                return True
-        raise ApiError(400, "Bad Request: TOPIC_ID_INVALID")
+        self._topic_of(chat, params)
+        self.delete_topic(chat, int(params["message_thread_id"]))
+        return True
+
+    async def _m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params)
+        return {
+            **chat.as_json(),
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
+            },
+        }
+
+    async def _m_getChatMember(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params)
+        user_id = int(params.get("user_id") or 0)
+        user = self.bot if user_id == self.bot.id else self.users.get(user_id)
+        if user is None:
+            raise ApiError(400, "Bad Request: user not found")
+        rights = self.admins.get(chat.id, {}).get(user_id)
+        if rights is None:
+            return {"status": "member", "user": user.as_json()}
+        flags = (
+            "can_manage_chat can_delete_messages can_manage_video_chats can_restrict_members "
+            "can_promote_members can_change_info can_invite_users can_post_stories can_edit_stories "
+            "can_delete_stories can_send_welcome_messages can_pin_messages can_manage_topics"
+        ).split()
+        return {
+            "status": "administrator",
+            "user": user.as_json(),
+            "can_be_edited": False,
+            "is_anonymous": False,
+            **{flag: bool(rights.get(flag, False)) for flag in flags},
+        }
 
     async def _m_sendChatAction(self, params: dict[str, Any]) -> bool:
         self._chat(params)

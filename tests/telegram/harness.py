@@ -109,8 +109,8 @@ class ChatSession:
         """Follow a deep link (this session must be the user's private chat)."""
         return await self._turn(self.fake.follow_deep_link(self.user, url))
 
-    async def other(self, kind: str, body: dict[str, Any]) -> Turn:
-        return await self._turn(self.fake.send_other(self.chat, self.user, kind, body))
+    async def other(self, kind: str, body: dict[str, Any], **kw: Any) -> Turn:
+        return await self._turn(self.fake.send_other(self.chat, self.user, kind, body, **kw))
 
     def message_with(self, label: str) -> Message:
         for message in reversed(self.fake.sent(self.chat.id)):

@@ -39,7 +39,7 @@ def upgrade() -> None:
     sa.Column('topic_id', sa.Integer(), nullable=False),
     sa.Column('card_message_id', sa.BigInteger(), nullable=True),
     sa.Column('relayed_turn_id', sa.Integer(), nullable=False),
-    sa.Column('reminded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('reminded_for', sa.DateTime(timezone=True), nullable=True),
     sa.Column('closed_noticed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('rating_noticed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,87 @@
+"""What the desk's parts share: the agents' group, the settings, the way out (the sender), the
+knowledge base for suggested answers, and the clock (reminders)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import User
+
+from bot.telegram.files import FileFetcher
+from bot.telegram.render import Renderer
+from bot.telegram.sender import Sender
+from bot.telegram.translate import BotIdentity
+from faq.knowledge import KnowledgeBase
+from handlers.core import IntentMatcher
+from services.db import Sessions
+from services.handoff_settings import HandoffSettings
+from services.policy import Policy
+
+# Callback data of the desk's own buttons ("desk:a:<desk message id>": send a suggested answer).
+BUTTON_PREFIX = "desk:"
+SUGGESTION_PREFIX = "desk:a:"
+# What Telegram says when a topic was deleted, or is closed to the sender.
+_TOPIC_GONE = ("message thread not found", "topic_id_invalid", "topic_deleted", "thread not found")
+_TOPIC_CLOSED = ("topic_closed",)
+_NOT_MODIFIED = ("topic_not_modified", "not modified")
+
+
+class DeskConfigError(Exception):
+    """The agents' group cannot serve as the desk; the message says what is missing."""
+
+
+def _says(exc: TelegramBadRequest, phrases: tuple[str, ...]) -> bool:
+    text = str(exc.message).lower()
+    return any(p in text for p in phrases)
+
+
+def topic_gone(exc: TelegramBadRequest) -> bool:
+    return _says(exc, _TOPIC_GONE)
+
+
+def topic_closed(exc: TelegramBadRequest) -> bool:
+    return _says(exc, _TOPIC_CLOSED)
+
+
+def not_modified(exc: TelegramBadRequest) -> bool:
+    return _says(exc, _NOT_MODIFIED)
+
+
+def agent_label(user: User | None, chat_title: str = "") -> str:
+    """Who an agent is, in the records (the handoff's agent, the transcript, the report)."""
+    if user is None:
+        return f"{chat_title or 'group'} (anonymous admin)"[:180]
+    return f"{user.full_name[:120]} (telegram {user.id})"
+
+
+@dataclass
+class Desk:
+    chat_id: int
+    settings: HandoffSettings
+    sessions: Sessions
+    sender: Sender
+    render: Renderer
+    files: FileFetcher
+    identity: BotIdentity
+    knowledge: KnowledgeBase
+    matcher: IntentMatcher
+    policy: Policy
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # set by the runtime: woken when an agent closes a conversation, so the topic closes at once
+    wake_relay: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def key(self) -> str:
+        return str(self.chat_id)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def seller_name_for_agent(self, user: User | None) -> str | None:
+        """The name a seller sees for an agent, if agents' names are shown at all."""
+        if not self.settings.show_agent_names or user is None:
+            return None
+        return self.settings.agent_names.get(str(user.id)) or user.first_name

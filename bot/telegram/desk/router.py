@@ -1,0 +1,337 @@
+"""What agents do in the desk group. Every update from the group comes here (the router is in
+front of the seller routers and takes all of the group's messages and button presses), handled in
+order per topic by the update processor like any chat's.
+
+In a conversation's topic, an agent's message (text, a photo, a document) goes to the seller
+through `agent_reply` — the transcript and a delivery for the seller's channel — and the bot says
+nothing more; a reply to one of the seller's relayed messages quotes that message for the seller.
+Commands: /close (back to the bot; the seller is asked to rate; the relay then closes and renames
+the topic), /note TEXT (kept with the transcript, never sent), /info (a fresh context card),
+/lang zh|en (the desk's language in this topic). Anything else that starts with a slash is an
+unknown command: said so, nothing sent. The General topic and topics that are no conversation's
+reach no seller: a command or a message to the bot there is told so. A person closing or
+reopening a topic in Telegram is remembered (the relay reopens it when the seller writes).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from aiogram import F, Router
+from aiogram.enums import ContentType
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, TelegramMethod
+from aiogram.types import CallbackQuery, LinkPreviewOptions, Message
+
+from bot.telegram.desk import texts
+from bot.telegram.desk.base import BUTTON_PREFIX, SUGGESTION_PREFIX, Desk, agent_label
+from bot.telegram.files import FileFetchError, FileTooLarge
+from bot.telegram.render import MAX_MESSAGE_UTF16, utf16_len
+from bot.telegram.routers.files import UNSUPPORTED, file_ref
+from bot.telegram.translate import callback_message, is_addressed, thread_of
+from handlers import replies
+from handlers.handoff import agent_says, close_as_agent, reply_as_agent
+from services import desk as desk_service
+from services.desk import TopicView
+from services.explain import explain
+from services.handoff import FileData, get_handoff, open_handoff_id
+from services.models import DeskMessageKind
+from services.results import Refused, Rule
+
+log = logging.getLogger(__name__)
+
+DESK_COMMANDS = ("close", "note", "info", "lang")
+_COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.DOTALL)
+_LANG_ALIASES = {"zh": "zh", "cn": "zh", "中文": "zh", "en": "en", "english": "en", "英文": "en"}
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1048576:.1f}".rstrip("0").rstrip(".")
+
+
+class DeskHandlers:
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _reply(self, message: Message, text: str) -> list[TelegramMethod]:
+        return self.desk.render.text(
+            message.chat.id, text, thread_id=thread_of(message), reply_to=message.message_id
+        )
+
+    def _command(self, message: Message) -> tuple[str, str] | None:
+        """(name, argument) of a command for this bot; None for text or another bot's command."""
+        text = (message.text or message.caption or "").strip()
+        match = _COMMAND_RE.match(text)
+        if not match:
+            return None
+        if match.group(2) and match.group(2).casefold() != self.desk.identity.username.casefold():
+            return None
+        return match.group(1).lower(), (match.group(3) or "").strip()
+
+    # -- messages --------------------------------------------------------------------------
+    async def on_message(self, message: Message) -> list[TelegramMethod]:
+        desk = self.desk
+        author = message.from_user
+        if author is not None and author.is_bot:
+            return []  # another bot in the group
+        text = message.text or message.caption or ""
+        command = self._command(message)
+        if text.startswith("/") and command is None and _COMMAND_RE.match(text.strip()):
+            return []  # a command for another bot
+        thread = thread_of(message)
+        if thread is None:
+            # The General topic reaches no seller; say so to those who talk to the bot there.
+            if command is not None or is_addressed(message, desk.identity):
+                return self._reply(message, replies.say("desk.general_topic", desk.settings.desk_language))
+            return []
+        async with desk.sessions() as session:
+            topic = await desk_service.topic_by_thread(session, chat_id=desk.key, thread_id=thread)
+        if topic is None:
+            if command is not None or is_addressed(message, desk.identity):
+                return self._reply(message, replies.say("desk.unknown_topic", desk.settings.desk_language))
+            return []
+        if command is not None:
+            return await self._run_command(message, topic, *command)
+        if message.text is not None or message.photo or message.document:
+            return await self._to_seller(message, topic)
+        if message.content_type in UNSUPPORTED:
+            return self._reply(message, replies.say("desk.unsupported", topic.language))
+        return []  # service messages (pinned, members joined, …)
+
+    async def _to_seller(self, message: Message, topic: TopicView) -> list[TelegramMethod]:
+        desk = self.desk
+        lang = topic.language
+        async with desk.sessions() as session:
+            handoff_id = await open_handoff_id(session, conversation_id=topic.conversation_id)
+            handoff = await get_handoff(session, handoff_id=handoff_id, turns=0) if handoff_id else None
+            quoted = None
+            reply = message.reply_to_message
+            if reply is not None and reply.message_id != topic.thread_id:  # not the topic's own root
+                found = await desk_service.find_message(
+                    session, topic_id=topic.id, message_id=reply.message_id
+                )
+                if found is not None and found.kind is DeskMessageKind.SELLER:
+                    quoted = found.turn_id
+        if handoff is None:
+            return self._reply(message, replies.say("desk.not_open", lang))
+        file = None
+        if message.photo or message.document:
+            try:
+                fetched = await desk.files.fetch(file_ref(message))
+            except FileTooLarge as exc:
+                return self._reply(
+                    message,
+                    replies.say("desk.file_too_large", lang, size_mb=_mb(exc.size), limit_mb=_mb(exc.limit)),
+                )
+            except FileFetchError as exc:
+                log.error("desk: could not fetch an agent's file: %s", exc)
+                return self._reply(message, replies.say("desk.file_failed", lang))
+            file = FileData(name=fetched.name, data=fetched.data, mime_type=fetched.mime_type)
+        text = message.text or message.caption or ""
+        name = desk.seller_name_for_agent(message.from_user)
+        result = await reply_as_agent(
+            sessions=desk.sessions,
+            handoff_id=handoff.id,
+            text=text,
+            agent=agent_label(message.from_user, message.chat.title or ""),
+            shown=agent_says(text, name=name, lang=handoff.language) if name else None,
+            file=file,
+            reply_to_turn_id=quoted,
+        )
+        if isinstance(result, Refused):
+            if Rule.HANDOFF_CLOSED in result.rules or Rule.HANDOFF_NOT_FOUND in result.rules:
+                return self._reply(message, replies.say("desk.not_open", lang))
+            reason = " ".join(explain(v, lang, policy=desk.policy) for v in result.violations)
+            return self._reply(message, replies.say("desk.not_sent", lang, reason=reason))
+        await desk_service.record_message(
+            desk.sessions,
+            topic_id=topic.id,
+            handoff_id=handoff.id,
+            message_id=message.message_id,
+            kind=DeskMessageKind.AGENT,
+            author=agent_label(message.from_user, message.chat.title or ""),
+            now=desk.now(),
+        )
+        return []
+
+    # -- commands --------------------------------------------------------------------------
+    async def _run_command(
+        self, message: Message, topic: TopicView, name: str, argument: str
+    ) -> list[TelegramMethod]:
+        lang = topic.language
+        if name == "close":
+            return await self._close(message, topic)
+        if name == "note":
+            return await self._note(message, topic, argument)
+        if name == "info":
+            return await self._info(message, topic)
+        if name == "lang":
+            choice = _LANG_ALIASES.get(argument.strip().lower())
+            if choice is None:
+                return self._reply(message, replies.say("desk.lang_usage", lang))
+            await desk_service.update_topic(
+                self.desk.sessions, topic_id=topic.id, language=choice, now=self.desk.now()
+            )
+            return self._reply(message, replies.say("desk.lang_set", choice))
+        return self._reply(message, replies.say("desk.unknown_command", lang, command=name))
+
+    async def _close(self, message: Message, topic: TopicView) -> list[TelegramMethod]:
+        desk = self.desk
+        async with desk.sessions() as session:
+            handoff_id = await open_handoff_id(session, conversation_id=topic.conversation_id)
+        if handoff_id is None:
+            return self._reply(message, replies.say("desk.already_closed", topic.language))
+        result = await close_as_agent(
+            sessions=desk.sessions,
+            handoff_id=handoff_id,
+            agent=agent_label(message.from_user, message.chat.title or ""),
+        )
+        if isinstance(result, Refused):
+            return self._reply(message, replies.say("desk.already_closed", topic.language))
+        desk.wake_relay()  # the notice, and the topic closed and renamed, come from the relay
+        return []
+
+    async def _note(self, message: Message, topic: TopicView, text: str) -> list[TelegramMethod]:
+        desk = self.desk
+        if not text:
+            return self._reply(message, replies.say("desk.note_usage", topic.language))
+        async with desk.sessions() as session:
+            handoff_id = await desk_service.latest_handoff_id(session, conversation_id=topic.conversation_id)
+        await desk_service.record_message(
+            desk.sessions,
+            topic_id=topic.id,
+            handoff_id=handoff_id,
+            message_id=message.message_id,
+            kind=DeskMessageKind.NOTE,
+            text=text[:4000],
+            author=agent_label(message.from_user, message.chat.title or ""),
+            now=desk.now(),
+        )
+        return self._reply(message, replies.say("desk.note_saved", topic.language))
+
+    async def _info(self, message: Message, topic: TopicView) -> list[TelegramMethod]:
+        desk = self.desk
+        async with desk.sessions() as session:
+            handoff_id = await desk_service.latest_handoff_id(session, conversation_id=topic.conversation_id)
+            context = (
+                await desk_service.context(
+                    session,
+                    handoff_id=handoff_id,
+                    policy=desk.policy,
+                    turns=desk.settings.context_turns,
+                    now=desk.now(),
+                )
+                if handoff_id is not None
+                else None
+            )
+        if context is None:
+            return self._reply(message, replies.say("desk.unknown_topic", topic.language))
+        text = texts.card(context, lang=topic.language, settings=desk.settings, now=desk.now())
+        return desk.render.text(message.chat.id, text, thread_id=topic.thread_id)
+
+    # -- service messages ------------------------------------------------------------------
+    async def on_topic_state(self, message: Message) -> list[TelegramMethod]:
+        thread = thread_of(message)
+        if thread is not None:
+            closed = message.forum_topic_closed is not None
+            await desk_service.mark_thread(
+                self.desk.sessions,
+                chat_id=self.desk.key,
+                thread_id=thread,
+                closed=closed,
+                now=self.desk.now(),
+            )
+        return []
+
+    # -- buttons ---------------------------------------------------------------------------
+    async def on_button(self, query: CallbackQuery) -> list[TelegramMethod]:
+        desk = self.desk
+        message = callback_message(query)
+        data = query.data or ""
+        lang = desk.settings.desk_language
+        topic = None
+        if message is not None and thread_of(message) is not None:
+            async with desk.sessions() as session:
+                topic = await desk_service.topic_by_thread(
+                    session, chat_id=desk.key, thread_id=thread_of(message)
+                )
+        if topic is not None:
+            lang = topic.language
+        suggestion = data.removeprefix(SUGGESTION_PREFIX) if data.startswith(SUGGESTION_PREFIX) else ""
+        row = None
+        if suggestion.isdigit() and topic is not None:
+            async with desk.sessions() as session:
+                row = await desk_service.get_message(session, desk_message_id=int(suggestion))
+        if (
+            message is None
+            or topic is None
+            or row is None
+            or row.topic_id != topic.id
+            or row.kind is not DeskMessageKind.ASSIST
+        ):
+            return self._alert(query, replies.say("buttons.expired", lang))
+        if row.sent_at is not None:
+            return self._alert(query, replies.say("desk.assist_already_sent", lang))
+        async with desk.sessions() as session:
+            handoff_id = await open_handoff_id(session, conversation_id=topic.conversation_id)
+            handoff = await get_handoff(session, handoff_id=handoff_id, turns=0) if handoff_id else None
+        if handoff is None or handoff.id != row.handoff_id:
+            return self._alert(query, replies.say("desk.not_open", lang))
+        agent = agent_label(query.from_user)
+        if not await desk_service.claim_suggestion(
+            desk.sessions, desk_message_id=row.id, agent=agent, now=desk.now()
+        ):
+            return self._alert(query, replies.say("desk.assist_already_sent", lang))
+        name = desk.seller_name_for_agent(query.from_user)
+        text = row.text or ""
+        result = await reply_as_agent(
+            sessions=desk.sessions,
+            handoff_id=handoff.id,
+            text=text,
+            agent=agent,
+            shown=agent_says(text, name=name, lang=handoff.language) if name else None,
+        )
+        if isinstance(result, Refused):
+            await desk_service.release_suggestion(desk.sessions, desk_message_id=row.id)
+            return self._alert(query, replies.say("desk.not_open", lang))
+        methods: list[TelegramMethod] = [AnswerCallbackQuery(callback_query_id=query.id)]
+        sent_by = replies.say("desk.assist_sent", lang, agent=query.from_user.full_name)
+        marked = f"{message.text or ''}\n\n{sent_by}"
+        if message.text and utf16_len(marked) <= MAX_MESSAGE_UTF16:
+            methods.append(
+                EditMessageText(
+                    chat_id=message.chat.id,
+                    message_id=message.message_id,
+                    text=marked,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+            )
+        return methods
+
+    def _alert(self, query: CallbackQuery, text: str) -> list[TelegramMethod]:
+        return [AnswerCallbackQuery(callback_query_id=query.id, text=text[:200], show_alert=True)]
+
+
+def desk_router(desk: Desk) -> Router:
+    """The router of the agents' group: every message and button press from it, nothing else."""
+    handlers = DeskHandlers(desk)
+    router = Router(name="desk")
+    router.message.filter(F.chat.id == desk.chat_id)
+    router.callback_query.filter(F.message.chat.id == desk.chat_id)
+    router.message(F.forum_topic_closed | F.forum_topic_reopened)(handlers.on_topic_state)
+    router.message(F.content_type.in_({ContentType.FORUM_TOPIC_CREATED, ContentType.FORUM_TOPIC_EDITED}))(
+        _nothing
+    )
+    router.message()(handlers.on_message)
+    router.callback_query(F.data.startswith(BUTTON_PREFIX))(handlers.on_button)
+
+    @router.callback_query()
+    async def on_other_button(query: CallbackQuery) -> list[TelegramMethod]:
+        return handlers._alert(query, replies.say("buttons.expired", desk.settings.desk_language))
+
+    return router
+
+
+async def _nothing(message: Message) -> list[TelegramMethod]:
+    return []
