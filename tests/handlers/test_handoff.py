@@ -144,3 +144,59 @@ async def test_asking_for_a_person_is_heard_at_any_step(bot: Bot, lang: str) -> 
     r = await chat.send(ASK_AGENT[lang])
     assert r.texts == [t("handoff.started", lang)]
     assert await bot.count(Handoff) == 1 and await chat.where() == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("local_time", "when"),
+    [
+        # Monday 2026-11-23, Beijing time
+        ((23, 10, 0), None),  # on duty
+        ((24, 7, 30), {"in_days": 0, "weekday": "Tuesday", "time": "09:00"}),  # before opening
+        ((23, 19, 0), {"in_days": 1, "weekday": "Tuesday", "time": "09:00"}),  # after closing
+        ((27, 20, 0), {"in_days": 3, "weekday": "Monday", "time": "09:00"}),  # Friday night
+    ],
+)
+async def test_the_seller_is_told_when_a_person_will_answer(
+    bot: Bot, local_time: tuple, when: dict | None
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from services.handoff_settings import HandoffSettings
+
+    bot.core = bot.new_core(handoff=HandoffSettings())  # 09:00-18:00, Monday to Friday
+    day, hour, minute = local_time
+    bot.clock.now = datetime(2026, 11, day, hour, minute, tzinfo=ZoneInfo("Asia/Shanghai"))
+    chat = bot.chat(lang="en")
+    r = await chat.send("/agent")
+    hours = {"days": "Monday to Friday", "hours": "09:00–18:00", "zone": "Beijing time"}
+    expected = (
+        t("handoff.hours_open", "en", **hours)
+        if when is None
+        else t("handoff.hours_closed", "en", **hours, **when)
+    )
+    assert r.texts == [t("handoff.started", "en") + "\n" + expected]
+    if when is not None:  # as a person reads it
+        said = {0: "today at 09:00", 1: "tomorrow at 09:00", 3: "on Monday at 09:00"}[when["in_days"]]
+        assert said in r.text
+
+
+async def test_a_rating_press_is_recorded_once_and_a_second_press_changes_nothing(bot: Bot) -> None:
+    chat = bot.chat(lang="zh")
+    await chat.send("/agent")
+    handoff = await the_handoff(bot)
+    await reply_as_agent(sessions=bot.sessions, handoff_id=handoff.id, text="您好", agent="anna")
+    await close_as_agent(sessions=bot.sessions, handoff_id=handoff.id, agent="anna")
+    async with bot.sessions() as session:
+        [*_, rate] = await pending_deliveries(session, channel="console", chat_id=chat.chat_id)
+    assert rate.text == t("handoff.rate", "zh") and [label for _, label in rate.buttons] == [
+        t("handoff.rate_label", "zh", stars=n) for n in range(1, 6)
+    ]
+    three, five = rate.buttons[2][0], rate.buttons[4][0]
+    r = await chat.press_id(three)
+    assert r.texts == [t("handoff.rated", "zh", stars=3)]
+    r = await chat.press_id(five)  # another star of the same question: the question is answered
+    assert r.texts == [t("buttons.already_pressed", "zh")]
+    r = await chat.press_id(three)
+    assert r.texts == [t("buttons.already_pressed", "zh")]
+    assert (await the_handoff(bot)).rating == 3

@@ -11,16 +11,19 @@ from sqlalchemy import func, select
 from services.db import Database
 from services.handoff import (
     MAX_AGENT_TEXT,
+    FileData,
     agent_reply,
     close_handoff,
     get_handoff,
     list_handoffs,
+    load_file,
     mark_delivered,
     open_handoff_id,
     pending_deliveries,
+    rate_handoff,
     start_handoff,
 )
-from services.models import Conversation, Handoff, HandoffStatus, Turn, TurnDirection
+from services.models import Conversation, Handoff, HandoffResolution, HandoffStatus, Turn, TurnDirection
 from services.results import Refused, Rule
 
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -135,3 +138,74 @@ async def test_closing_returns_the_conversation_and_tells_the_seller(db: Databas
     assert isinstance(late, Refused) and late.rules == {Rule.HANDOFF_CLOSED}
     # a new handoff may open after the old one closed
     assert (await start(db, cid)).id != view.id
+
+
+async def test_how_a_handoff_ended_is_recorded(db: Database) -> None:
+    answered = await start(db, await conversation(db, "a"))
+    await agent_reply(sessions=db.sessions, handoff_id=answered.id, text="hi", agent="wang", now=NOW)
+    silent = await start(db, await conversation(db, "b"))
+    left = await start(db, await conversation(db, "c"))
+    await close_handoff(sessions=db.sessions, handoff_id=answered.id, closed_by="agent:wang")
+    await close_handoff(sessions=db.sessions, handoff_id=silent.id, closed_by="agent:wang")
+    await close_handoff(sessions=db.sessions, handoff_id=left.id, closed_by="console:c", seller_left=True)
+    async with db.sessions() as session:
+        ended = {h.id: h.resolution for h in (await session.execute(select(Handoff))).scalars()}
+    assert ended == {
+        answered.id: HandoffResolution.RESOLVED,
+        silent.id: HandoffResolution.UNANSWERED,
+        left.id: HandoffResolution.SELLER_LEFT,
+    }
+
+
+async def test_a_rating_is_recorded_once_on_a_closed_handoff_of_the_same_conversation(db: Database) -> None:
+    cid, other = await conversation(db, "a"), await conversation(db, "b")
+    view = await start(db, cid)
+    rate = lambda stars, conversation_id=cid: rate_handoff(  # noqa: E731
+        sessions=db.sessions, handoff_id=view.id, conversation_id=conversation_id, stars=stars, now=NOW
+    )
+    assert await rate(5) is False  # still open
+    await close_handoff(sessions=db.sessions, handoff_id=view.id, closed_by="agent:a")
+    assert await rate(0) is False and await rate(6) is False  # out of range
+    assert await rate(4, other) is False  # another conversation's
+    results = await asyncio.gather(rate(4), rate(2), rate(5))
+    assert sorted(results) == [False, False, True]  # once, however many presses race
+    async with db.sessions() as session:
+        handoff = await session.get(Handoff, view.id)
+    assert handoff.rating in {4, 2, 5} and handoff.rated_at == NOW
+
+
+async def test_an_agents_file_and_quote_go_with_the_delivery(db: Database) -> None:
+    cid = await conversation(db, "seller-a", channel="telegram")
+    async with db.sessions() as session, session.begin():
+        asked = Turn(
+            conversation_id=cid,
+            direction=TurnDirection.IN,
+            text="where is my payout?",
+            channel_message_id="41",
+            created_at=NOW,
+        )
+        session.add(asked)
+        await session.flush()
+        asked_id = asked.id
+    view = await start(db, cid)
+    file = FileData(name="statement.pdf", data=b"%PDF-1.4", mime_type="application/pdf")
+    done = await agent_reply(
+        sessions=db.sessions,
+        handoff_id=view.id,
+        text="",
+        agent="wang",
+        file=file,
+        reply_to_turn_id=asked_id,
+        shown="",
+    )
+    assert done.ok
+    async with db.sessions() as session:
+        [delivery] = await pending_deliveries(session, channel="telegram")
+        stored = await load_file(session, delivery.upload_id)
+        transcript = (await get_handoff(session, handoff_id=view.id)).last_turns
+    assert delivery.reply_to == "41" and delivery.text == ""
+    assert stored is not None and (stored.name, stored.data) == ("statement.pdf", b"%PDF-1.4")
+    assert transcript[-1].text == "[file statement.pdf 8 bytes]"
+    # without a file the text may not be empty
+    empty = await agent_reply(sessions=db.sessions, handoff_id=view.id, text="", agent="wang")
+    assert isinstance(empty, Refused) and empty.rules == {Rule.MESSAGE_INVALID}

@@ -21,7 +21,7 @@ from bot.cli import main
 from bot.telegram.desk import DeskConfigError, DeskRelay
 from bot.telegram.runtime import start_telegram
 from handlers import replies
-from services.models import DeskMessage, DeskMessageKind, DeskTopic, Handoff, HandoffResolution
+from services.models import DeskMessage, DeskMessageKind, DeskTopic, Handoff, HandoffResolution, Turn
 from tests.telegram.conftest import desk_settings
 from tests.telegram.desk_harness import DeskHarness, is_card
 from tests.telegram.fake_api import FakeBotAPI, Gate
@@ -490,3 +490,62 @@ async def test_sellerbot_run_telegram_refuses_a_desk_group_it_cannot_manage(
         _, stderr = await process.communicate()
     assert process.returncode == 2
     assert "the bot is not an administrator there" in stderr.decode()
+
+
+async def test_a_seller_who_leaves_the_queue_closes_the_topic_and_account_data_stays_in_the_desk(
+    desk: DeskHarness,
+) -> None:
+    seller = desk.private(language="en", name="Kim")
+    account = await desk.seller(seller, company="Kim Trading Co., Ltd.")
+    await seller.send("/agent")
+    topic = await desk.topic_for(seller)
+    assert account.email in topic.messages[0].text  # the desk sees the account
+    await seller.send("never mind, found it")
+    turn = await seller.send("/cancel")
+    assert turn.texts == [t("handoff.left", "en")]
+    await desk.until(lambda: topic.closed and t("desk.seller_left", "zh") in topic.texts)
+    # what the seller wrote before leaving is in the topic, before the notice
+    said = topic.texts.index(t("desk.seller_says", "zh", text="never mind, found it"))
+    assert said < topic.texts.index(t("desk.seller_left", "zh"))
+    async with desk.sessions() as session:
+        [handoff] = (await session.execute(select(Handoff))).scalars().all()
+    assert handoff.resolution is HandoffResolution.SELLER_LEFT
+
+    # The desk's commands mean nothing in any other group: no card, no account data there.
+    sellers_group = desk.fake.group("Sellers group")
+    member = desk.in_group(sellers_group, language="en")
+    bot = desk.fake.username
+    for command in (f"/info@{bot}", f"/note@{bot} hello", f"/close@{bot}"):
+        turn = await member.send(command)
+        assert all(account.email not in text and account.company not in text for text in turn.texts)
+        assert turn.texts[0].startswith("I don't know the command")
+    assert all(account.email not in (m.text or "") for m in desk.fake.sent(sellers_group.id))
+
+
+async def test_agents_names_are_shown_to_sellers_when_configured(
+    fake: FakeBotAPI, data_dir: Path, forum: object
+) -> None:
+    from tests.telegram.harness import ChatSession
+
+    anna_user, mei_user = fake.user("Anna"), fake.user("Mei")
+    names = {str(mei_user.id): "小美"}  # Anna has no alias: her first name is shown
+    runtime = await start_telegram(
+        desk_settings(data_dir, fake, forum, show_agent_names=True, agent_names=names)
+    )
+    try:
+        desk = DeskHarness(fake, runtime, forum)
+        anna, mei = ChatSession(desk, anna_user, forum), ChatSession(desk, mei_user, forum)
+        seller = desk.private(language="zh")
+        await seller.send("/agent")
+        topic = await desk.topic_for(seller)
+        await anna.send("您好", thread_id=topic.thread)
+        await mei.send("我来跟进", thread_id=topic.thread)
+        await desk.seller_gets(seller, t("handoff.agent_says", "zh", name="Anna", text="您好"))
+        await desk.seller_gets(seller, t("handoff.agent_says", "zh", name="小美", text="我来跟进"))
+        async with desk.sessions() as session:
+            agent_turns = (
+                (await session.execute(select(Turn).where(Turn.author.is_not(None)))).scalars().all()
+            )
+        assert [turn.text for turn in agent_turns] == ["您好", "我来跟进"]  # the transcript keeps the words
+    finally:
+        await runtime.stop()
