@@ -325,14 +325,6 @@ async def start_desk_handoff(
         return _desk(row)
 
 
-async def move_desk_handoff(sessions: Sessions, *, handoff_id: int, topic_id: int) -> None:
-    """The handoff continues in another topic (the old one was deleted)."""
-    async with sessions() as session, session.begin():
-        await session.execute(
-            update(DeskHandoff).where(DeskHandoff.handoff_id == handoff_id).values(topic_id=topic_id)
-        )
-
-
 async def last_seller_turn_id(session: AsyncSession, *, conversation_id: int) -> int:
     found = await session.scalar(
         select(func.max(Turn.id)).where(

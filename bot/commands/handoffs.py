@@ -1,7 +1,8 @@
 """`sellerbot admin handoffs | reply | close`: answering sellers as a person.
 
 `handoffs` lists the conversations waiting for a person, longest wait first, with who the
-seller is and the last turns; `reply ID TEXT` answers one (the seller gets it on their
+seller is, the last turns and the desk's internal notes (`--all`: closed ones too, with how they
+ended and the seller's rating); `reply ID TEXT` answers one (the seller gets it on their
 channel); `close ID` returns the conversation to the bot, which tells the seller so.
 """
 
@@ -17,6 +18,8 @@ from bot.commands.admin import print_json, run, value_or_fail
 from handlers.handoff import close_as_agent, reply_as_agent
 from services.accounts import get_account
 from services.db import Database
+from services.desk import DeskMessageView
+from services.desk import notes as desk_notes
 from services.handoff import HandoffView, list_handoffs
 
 # How many of the latest turns the list shows per conversation.
@@ -32,11 +35,16 @@ def _agent_name(name: str | None) -> str:
         return "agent"
 
 
-def _describe(view: HandoffView, account: str | None, now: datetime) -> str:
-    waited = int((now - view.created_at).total_seconds() // 60)
+def _describe(view: HandoffView, account: str | None, notes: list[DeskMessageView], now: datetime) -> str:
+    if view.closed_at is None:
+        waited = int((now - view.created_at).total_seconds() // 60)
+        state = f"waiting {waited} min"
+    else:
+        ended = view.resolution.value.replace("_", " ") if view.resolution else "closed"
+        state = f"{ended}, rated {view.rating}/5" if view.rating else ended
     lines = [
         f"handoff {view.id} [{view.status.value}] — {view.channel} user {view.user_id}"
-        f" ({view.language}), waiting {waited} min, reason: {view.reason}",
+        f" ({view.language}), {state}, reason: {view.reason}",
         f"  account: {account or 'not linked'}",
     ]
     if view.agent:
@@ -45,6 +53,8 @@ def _describe(view: HandoffView, account: str | None, now: datetime) -> str:
         who = "seller" if turn.direction == "in" else (turn.author or "bot")
         text = " ".join(turn.text.split())
         lines.append(f"  {turn.at:%H:%M} {who}: {text[:200]}{'…' if len(text) > 200 else ''}")
+    for note in notes:
+        lines.append(f"  note by {note.author}: {' '.join((note.text or '').split())}")
     return "\n".join(lines)
 
 
@@ -55,7 +65,7 @@ def _describe(view: HandoffView, account: str | None, now: datetime) -> str:
 def handoffs(settings: Settings, include_closed: bool, as_json: bool) -> None:
     """List conversations waiting for a person, with their context."""
 
-    async def work(db: Database) -> list[tuple[HandoffView, str | None]]:
+    async def work(db: Database) -> list[tuple[HandoffView, str | None, list[DeskMessageView]]]:
         async with db.sessions() as session:
             views = await list_handoffs(session, include_closed=include_closed, turns=CONTEXT_TURNS)
             rows = []
@@ -64,18 +74,27 @@ def handoffs(settings: Settings, include_closed: bool, as_json: bool) -> None:
                 if view.account_id is not None:
                     found = await get_account(session, account_id=view.account_id, policy=settings.policy)
                     account = f"{found.email} — {found.company}" if found else None
-                rows.append((view, account))
+                rows.append((view, account, await desk_notes(session, handoff_id=view.id)))
             return rows
 
     rows = run(settings, work, needs_existing=False)
     if as_json:
-        print_json([{**view.as_json(), "account": account} for view, account in rows])
+        print_json(
+            [
+                {
+                    **view.as_json(),
+                    "account": account,
+                    "notes": [{"author": n.author, "text": n.text} for n in notes],
+                }
+                for view, account, notes in rows
+            ]
+        )
         return
     if not rows:
         click.echo("no conversations are waiting for a person")
         return
     now = datetime.now(UTC)
-    click.echo("\n\n".join(_describe(view, account, now) for view, account in rows))
+    click.echo("\n\n".join(_describe(view, account, notes, now) for view, account, notes in rows))
 
 
 @click.command("reply")

@@ -149,6 +149,10 @@ async def test_a_seller_on_telegram_and_an_agent_talk_through_a_topic_then_close
     assert handoff.agent == f"Anna (telegram {anna.user.id})"
     assert handoff.first_reply_at is not None
 
+    listed = await asyncio.to_thread(
+        CliRunner().invoke, main, ["admin", "handoffs", "--all", "--data-dir", str(data_dir)]
+    )
+    assert f"handoff {handoff.id} [closed]" in listed.output and "resolved, rated 5/5" in listed.output
     # The report shows it.
     text = await asyncio.to_thread(report, data_dir)
     assert "handoffs: 1 (0 open) — resolved 1, unanswered 0, seller left 0" in text
@@ -204,6 +208,13 @@ async def test_desk_commands_and_bad_input_get_a_clear_answer_and_change_nothing
     assert (
         note.text == "asked for the licence scan by e-mail" and note.author == f"Mei (telegram {mei.user.id})"
     )
+    # The note is with the handoff's records (and never reached the seller).
+    data_dir = str(desk.runtime.settings.data_path)
+    listed = await asyncio.to_thread(
+        CliRunner().invoke, main, ["admin", "handoffs", "--json", "--data-dir", data_dir]
+    )
+    [item] = json.loads(listed.output)
+    assert item["notes"] == [{"author": note.author, "text": "asked for the licence scan by e-mail"}]
 
     # /close, then /close again: already closed; a message after it is not sent.
     await say("/close")
