@@ -10,6 +10,7 @@
     limiter.py     30/s overall, 20/min per group, smoothing per chat (local or Redis)
     client.py      the aiogram Bot: API server, retries (429, network), token kept out of logs
     files.py       getFile and download, with the size limit
-    deliveries.py  agents' messages from the handoff queue
+    deliveries.py  agents' messages from the handoff queue (text, files, buttons, quotes)
+    desk/          the agents' desk: a forum supergroup, a topic per handed-off conversation
 Only this package imports aiogram.
 """
