@@ -325,6 +325,14 @@ async def start_desk_handoff(
         return _desk(row)
 
 
+async def topic_had_handoffs(session: AsyncSession, *, topic_id: int) -> bool:
+    """True if an earlier handoff of the conversation was served in this topic."""
+    found = await session.scalar(
+        select(DeskHandoff.handoff_id).where(DeskHandoff.topic_id == topic_id).limit(1)
+    )
+    return found is not None
+
+
 async def last_seller_turn_id(session: AsyncSession, *, conversation_id: int) -> int:
     found = await session.scalar(
         select(func.max(Turn.id)).where(

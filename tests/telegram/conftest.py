@@ -138,14 +138,21 @@ def forum(fake: FakeBotAPI):
     return chat
 
 
-def desk_settings(data_dir: Path, fake: FakeBotAPI, forum: Any, **handoff: Any) -> Settings:
+def desk_settings(
+    data_dir: Path, fake: FakeBotAPI, forum: Any, *, db_url: str | None = None, **handoff: Any
+) -> Settings:
     """Settings with the desk in `forum`: around-the-clock support unless a test says otherwise
     (what sellers are told then does not depend on when the tests run), and room in the group's
     per-minute limit (the limiter has tests of its own)."""
     from services.handoff_settings import HandoffSettings
 
     settings = telegram_settings(
-        data_dir, fake, agents_chat_id=forum.id, group_messages_per_minute=10_000, **FAST_LIMITS
+        data_dir,
+        fake,
+        db_url=db_url,
+        agents_chat_id=forum.id,
+        group_messages_per_minute=10_000,
+        **FAST_LIMITS,
     )
     settings.handoff = HandoffSettings(**{"support_hours": "", **handoff})
     return settings

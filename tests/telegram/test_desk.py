@@ -182,6 +182,12 @@ async def test_desk_commands_and_bad_input_get_a_clear_answer_and_change_nothing
     assert is_card(info.messages[0]) and "Account: not linked" in info.text
     # unknown commands, and commands for another bot
     assert (await say("/refund 100")).texts == [t("desk.unknown_command", "en", command="refund")]
+    # a message too long for the seller is refused, saying why
+    from services.explain import explain
+    from services.results import Rule, Violation
+
+    too_long = explain(Violation(Rule.MESSAGE_INVALID, {"problem": "too_long", "max": 4000}), "en")
+    assert (await say("x" * 4050)).texts == [t("desk.not_sent", "en", reason=too_long)]
     assert (await say("/help@some_other_bot")).messages == []
     # a sticker cannot go to the seller
     sticker = {"file_id": "S1", "file_unique_id": "s1", "type": "regular", "width": 512, "height": 512}
@@ -314,6 +320,21 @@ async def test_a_closed_topic_is_reopened_when_the_seller_writes_again(desk: Des
 
 
 async def test_a_console_seller_is_served_by_an_agent_in_telegram(desk: DeskHarness, tmp_path: Path) -> None:
+    await console_seller_and_telegram_agent(desk, tmp_path)
+
+
+@pytest.mark.postgres
+async def test_a_console_seller_is_served_by_an_agent_in_telegram_on_postgresql(
+    fake: FakeBotAPI, data_dir: Path, forum: object, pg_database: str, tmp_path: Path
+) -> None:
+    runtime = await start_telegram(desk_settings(data_dir, fake, forum, db_url=pg_database))
+    try:
+        await console_seller_and_telegram_agent(DeskHarness(fake, runtime, forum), tmp_path)
+    finally:
+        await runtime.stop()
+
+
+async def console_seller_and_telegram_agent(desk: DeskHarness, tmp_path: Path) -> None:
     from bot.console import ConsoleSession
 
     console = ConsoleSession(

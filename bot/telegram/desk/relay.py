@@ -308,7 +308,10 @@ class _Serving:
         """The handoff reaches the desk: its topic, then the context card."""
         desk = self.desk
         context = await self._context()
-        again = self._topic is not None
+        again = False
+        if self._topic is not None:
+            async with desk.sessions() as session:
+                again = await desk_service.topic_had_handoffs(session, topic_id=self._topic.id)
         if self._topic is None:
             await self._create_topic(context)
         else:
