@@ -9,7 +9,8 @@ Commands: /close (back to the bot; the seller is asked to rate; the relay then c
 the topic), /note TEXT (kept with the transcript, never sent), /info (a fresh context card),
 /lang zh|en (the desk's language in this topic). Anything else that starts with a slash is an
 unknown command: said so, nothing sent. The General topic and topics that are no conversation's
-reach no seller: a command or a message to the bot there is told so. A person closing or
+reach no seller: whatever is written in General is told so; in a topic of the agents' own (for
+their own chat) only commands and messages to the bot are. A person closing or
 reopening a topic in Telegram is remembered (the relay reopens it when the seller writes).
 """
 
@@ -81,8 +82,9 @@ class DeskHandlers:
             return []  # a command for another bot
         thread = thread_of(message)
         if thread is None:
-            # The General topic reaches no seller; say so to those who talk to the bot there.
-            if command is not None or is_addressed(message, desk.identity):
+            # The General topic reaches no seller: whatever is written there is told so (team
+            # chat goes in a topic of the agents' own, which the bot leaves alone).
+            if command is not None or text or message.photo or message.document:
                 return self._reply(message, replies.say("desk.general_topic", desk.settings.desk_language))
             return []
         async with desk.sessions() as session:
