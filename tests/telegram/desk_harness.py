@@ -113,8 +113,33 @@ class DeskHarness(Harness):
                 if found is not None and self.fake.topic(self.forum.id, found.thread_id) is not None:
                     topic = Topic(self.fake, self.forum.id, found.thread_id)
                     if sum(1 for m in topic.messages if is_card(m)) >= cards:
+                        await self.relayed(conversation_id)
                         return topic
                 await self.until(lambda calls=calls: len(self.fake.calls) > calls)
+
+    async def relayed(self, conversation_id: int) -> None:
+        """Until every seller message of the conversation's open handoff is in its topic, with
+        its suggested answer: nothing more of the seller's is on its way to the desk."""
+        from sqlalchemy import func, select
+
+        from services.models import DeskHandoff, Handoff, Turn, TurnDirection
+
+        async with asyncio.timeout(HANG_GUARD_SECONDS):
+            while True:
+                async with self.sessions() as session:
+                    last = await session.scalar(
+                        select(func.max(Turn.id)).where(
+                            Turn.conversation_id == conversation_id, Turn.direction == TurnDirection.IN
+                        )
+                    )
+                    cursor = await session.scalar(
+                        select(func.max(DeskHandoff.relayed_turn_id))
+                        .join(Handoff, Handoff.id == DeskHandoff.handoff_id)
+                        .where(Handoff.conversation_id == conversation_id)
+                    )
+                if cursor is not None and cursor >= (last or 0):
+                    return
+                await self.relay.wait_passes(1)
 
     async def topic_for(self, seller: ChatSession, *, cards: int = 1) -> Topic:
         return await self.topic_of(await self.conversation_id("telegram", str(seller.user.id)), cards=cards)
