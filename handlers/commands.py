@@ -126,11 +126,11 @@ async def press_button(ctx: TurnContext, button_id: str) -> None:
 
     state = ctx.state
     if state.was_pressed(button_id):
-        ctx.say("buttons.already_pressed")
+        ctx.refuse_button("buttons.already_pressed")
         return
     meaning = state.press(button_id)
     if meaning is None:
-        ctx.say("buttons.expired")
+        ctx.refuse_button()
         await continue_flow_after_interruption(ctx)
         return
     action, value = meaning.action, meaning.value
@@ -155,4 +155,4 @@ async def press_button(ctx: TurnContext, button_id: str) -> None:
     elif action == "menu":
         understanding.topic_menu(ctx, "menu.help")
     else:  # a button of an older version of the bot
-        ctx.say("buttons.expired")
+        ctx.refuse_button()

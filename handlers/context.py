@@ -52,6 +52,11 @@ class TurnContext:
         """Add the reply `key` (from the catalogue) with optional buttons."""
         self.replies.append(Reply(text=self.text(key, **context), buttons=tuple(buttons)))
 
+    def refuse_button(self, key: str = "buttons.expired") -> None:
+        """Say that the pressed button was not taken (`buttons.expired` or
+        `buttons.already_pressed`); nothing else changes."""
+        self.replies.append(Reply(text=self.text(key), button_refused=True))
+
     def say_text(self, text: str, *, buttons: list[Button] | tuple[Button, ...] = ()) -> None:
         """Add a reply whose text was rendered elsewhere (a knowledge-base answer, a rule
         explanation)."""

@@ -201,7 +201,7 @@ async def rate(ctx: TurnContext, value: Any) -> None:
     try:
         handoff_id, stars = int(value["handoff"]), int(value["stars"])
     except (KeyError, TypeError, ValueError):
-        ctx.say("buttons.expired")
+        ctx.refuse_button()
         return
     recorded = await handoff_service.rate_handoff(
         sessions=ctx.core.sessions,
@@ -210,4 +210,7 @@ async def rate(ctx: TurnContext, value: Any) -> None:
         stars=stars,
         now=ctx.now,
     )
-    ctx.say("handoff.rated" if recorded else "buttons.already_pressed", stars=stars)
+    if not recorded:
+        ctx.refuse_button("buttons.already_pressed")
+        return
+    ctx.say("handoff.rated", stars=stars)

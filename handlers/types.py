@@ -59,3 +59,6 @@ class Reply:
     buttons: tuple[Button, ...] = ()
     # Attached files (name, content), e.g. an icon preview; most replies have none.
     files: tuple[InboundFile, ...] = field(default=())
+    # The reply says a pressed button was not taken (already used, or expired): an adapter then
+    # leaves the button's message as it was instead of marking the option chosen.
+    button_refused: bool = False

@@ -116,7 +116,7 @@ async def start_flow(ctx: TurnContext, name: str) -> None:
         return
     flow = flow_named(ctx, name)
     if flow is None:
-        ctx.say("buttons.expired")
+        ctx.refuse_button()
         return
     if ctx.inbound.is_group and flow.private_only:
         label = ctx.text(f"actions.{name}")
@@ -229,7 +229,7 @@ async def run_flow_choice(ctx: TurnContext, value: Any) -> None:
         or value.get("step") != ctx.state.step
         or value.get("run") != ctx.state.data.get("flow_id")
     ):
-        ctx.say("buttons.expired")
+        ctx.refuse_button()
         await continue_flow_after_interruption(ctx)
         return
     await flow.on_choice(ctx, value.get("value"))

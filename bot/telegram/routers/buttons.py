@@ -30,18 +30,12 @@ from bot.telegram.translate import (
 )
 from handlers import replies
 from handlers.core import ConversationCore
-from handlers.replies import LANGUAGES
 from handlers.types import Reply
-
-# The core's answers to a press that changed nothing.
-_NO_EFFECT_KEYS = ("buttons.already_pressed", "buttons.expired")
 
 
 def took_effect(answer: Sequence[Reply]) -> bool:
-    if not answer:
-        return False
-    refusals = {replies.say(key, lang) for key in _NO_EFFECT_KEYS for lang in LANGUAGES}
-    return answer[0].text not in refusals
+    """Whether the core took the press (and so the option may be marked chosen)."""
+    return bool(answer) and not answer[0].button_refused
 
 
 def pressed_label(message: Message, data: str) -> str | None:
