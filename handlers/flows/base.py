@@ -35,6 +35,8 @@ FLOW_ENTRY_POINTS = (
     "stores",
     "limits",
 )
+# The value of every flow's Cancel button (see `Flow.cancel_choice`).
+CANCEL = "cancel"
 # Intents that never interrupt a flow (a "thanks" or "ok" mid-flow is not a question).
 NOT_INTERRUPTING = {"smalltalk"}
 _QUESTION_RE = re.compile(
@@ -88,6 +90,20 @@ class Flow:
 
     def finish(self, ctx: TurnContext) -> None:
         ctx.state.leave_flow()
+
+    def cancel_choice(self, ctx: TurnContext) -> tuple[str, Any]:
+        """The (label, value) of a step's Cancel button; pressing it ends the flow, changing nothing."""
+        return (ctx.text("actions.cancel"), CANCEL)
+
+    async def edit(self, ctx: TurnContext, step: str) -> None:
+        """Go back to `step` to change an answer; once answered, the flow returns to the summary."""
+        ctx.state.data["editing"] = True
+        self.goto(ctx, step)
+        await self.prompt(ctx)
+
+    def next_step(self, ctx: TurnContext, step: str) -> str:
+        """`step`, or the summary while an answer is being changed from it."""
+        return "summary" if ctx.state.data.get("editing") else step
 
     def choices(self, ctx: TurnContext, *specs: tuple[str, Any]) -> list:
         """Buttons for the current step: (label, value). A press is only taken while this run of
@@ -231,5 +247,9 @@ async def run_flow_choice(ctx: TurnContext, value: Any) -> None:
     ):
         ctx.refuse_button()
         await continue_flow_after_interruption(ctx)
+        return
+    if value.get("value") == CANCEL:
+        flow.finish(ctx)
+        ctx.say("commands.cancelled_short")
         return
     await flow.on_choice(ctx, value.get("value"))

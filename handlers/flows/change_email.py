@@ -39,7 +39,7 @@ class ChangeEmailFlow(Flow):
                 (ctx.text("actions.confirm"), "confirm"),
                 (ctx.text("change_email.edit_licence"), "edit_licence"),
                 (ctx.text("change_email.edit_email"), "edit_email"),
-                (ctx.text("actions.cancel"), "cancel"),
+                self.cancel_choice(ctx),
             )
             ctx.say(
                 "change_email.summary", buttons=buttons, licence=data["licence"], new_email=data["new_email"]
@@ -85,9 +85,6 @@ class ChangeEmailFlow(Flow):
         elif value == "edit_email":
             self.goto(ctx, "new_email")
             await self.prompt(ctx)
-        elif value == "cancel":
-            self.finish(ctx)
-            ctx.say("commands.cancelled_short")
 
     async def _request(self, ctx: TurnContext) -> None:
         data = ctx.state.data

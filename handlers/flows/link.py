@@ -32,9 +32,7 @@ class LinkFlow(Flow):
     async def begin(self, ctx: TurnContext) -> None:
         if await ctx.account_id() is not None and ctx.state.resume_flow is None:
             self.enter(ctx, "already_linked")
-            buttons = self.choices(
-                ctx, (ctx.text("link.relink"), "relink"), (ctx.text("actions.cancel"), "cancel")
-            )
+            buttons = self.choices(ctx, (ctx.text("link.relink"), "relink"), self.cancel_choice(ctx))
             ctx.say("link.already_linked", buttons=buttons)
             return
         self.enter(ctx, "email")
@@ -54,9 +52,7 @@ class LinkFlow(Flow):
             )
             ctx.say("link.ask_code", buttons=buttons, minutes=ctx.core.policy.link_code_minutes)
         elif step == "already_linked":
-            buttons = self.choices(
-                ctx, (ctx.text("link.relink"), "relink"), (ctx.text("actions.cancel"), "cancel")
-            )
+            buttons = self.choices(ctx, (ctx.text("link.relink"), "relink"), self.cancel_choice(ctx))
             ctx.say("link.already_linked", buttons=buttons)
 
     async def on_text(self, ctx: TurnContext, text: str) -> bool:
@@ -95,9 +91,6 @@ class LinkFlow(Flow):
             ctx.forget_account()
             self.goto(ctx, "email")
             await self.prompt(ctx)
-        elif value == "cancel":
-            self.finish(ctx)
-            ctx.say("commands.cancelled_short")
         else:
             await self.prompt(ctx)
 

@@ -79,7 +79,7 @@ class OpenStoreFlow(Flow):
                     ctx.text("open_store.edit_icon" if data.get("icon_upload") else "open_store.add_icon"),
                     "edit_icon",
                 ),
-                (ctx.text("actions.cancel"), "cancel"),
+                self.cancel_choice(ctx),
             )
             ctx.say(
                 "open_store.summary",
@@ -144,12 +144,7 @@ class OpenStoreFlow(Flow):
         elif step == "summary" and value == "confirm":
             await self._open(ctx)
         elif step == "summary" and value in {"edit_title", "edit_specialization", "edit_icon"}:
-            data["editing"] = True
-            self.goto(ctx, value.removeprefix("edit_"))
-            await self.prompt(ctx)
-        elif value == "cancel":
-            self.finish(ctx)
-            ctx.say("commands.cancelled_short")
+            await self.edit(ctx, value.removeprefix("edit_"))
         else:
             await self.prompt(ctx)
 
@@ -172,8 +167,7 @@ class OpenStoreFlow(Flow):
         self._next(ctx, "icon")
 
     def _next(self, ctx: TurnContext, step: str) -> None:
-        # While correcting one answer from the summary, go back to the summary.
-        self.goto(ctx, "summary" if ctx.state.data.get("editing") else step)
+        self.goto(ctx, self.next_step(ctx, step))
 
     async def _open(self, ctx: TurnContext) -> None:
         data = ctx.state.data

@@ -32,9 +32,7 @@ class PasswordResetFlow(Flow):
     async def prompt(self, ctx: TurnContext) -> None:
         step = ctx.state.step
         if step == "confirm_linked":
-            buttons = self.choices(
-                ctx, (ctx.text("reset.send"), "send"), (ctx.text("actions.cancel"), "cancel")
-            )
+            buttons = self.choices(ctx, (ctx.text("reset.send"), "send"), self.cancel_choice(ctx))
             ctx.say("reset.confirm_linked", buttons=buttons, masked=ctx.state.data["masked"])
         elif step == "email":
             ctx.say("reset.ask_email")
@@ -58,9 +56,6 @@ class PasswordResetFlow(Flow):
                 await self.prompt(ctx)
                 return
             await self._send(ctx, account.email, masked=ctx.state.data["masked"])
-        elif value == "cancel":
-            self.finish(ctx)
-            ctx.say("commands.cancelled_short")
         else:
             await self.prompt(ctx)
 

@@ -58,7 +58,7 @@ class PickupFlow(Flow):
                 ctx,
                 (ctx.text("actions.confirm"), "confirm"),
                 *[(ctx.text(f"pickup.edit_{f}"), f"edit_{f}") for f in FIELDS],
-                (ctx.text("actions.cancel"), "cancel"),
+                self.cancel_choice(ctx),
             )
             ctx.say("pickup.summary", buttons=buttons, **{k: data[k] for k in ("city", *FIELDS)})
 
@@ -80,12 +80,7 @@ class PickupFlow(Flow):
         elif step == "summary" and value == "confirm":
             await self._book(ctx)
         elif step == "summary" and isinstance(value, str) and value.removeprefix("edit_") in FIELDS:
-            ctx.state.data["editing"] = True
-            self.goto(ctx, value.removeprefix("edit_"))
-            await self.prompt(ctx)
-        elif value == "cancel":
-            self.finish(ctx)
-            ctx.say("commands.cancelled_short")
+            await self.edit(ctx, value.removeprefix("edit_"))
         else:
             await self.prompt(ctx)
 
@@ -132,7 +127,7 @@ class PickupFlow(Flow):
             explain_refusal(ctx, refuse(violation))
             return field == "address"  # a bad address is still an answer; other fields may be questions
         ctx.state.data[field] = value.isoformat() if isinstance(value, date) else value
-        self.goto(ctx, _next_step(ctx, field))
+        self.goto(ctx, self.next_step(ctx, _following(field)))
         await self.prompt(ctx)
         return True
 
@@ -175,8 +170,7 @@ class PickupFlow(Flow):
         )
 
 
-def _next_step(ctx: TurnContext, field: str) -> str:
-    if ctx.state.data.get("editing"):
-        return "summary"
+def _following(field: str) -> str:
+    """The step after `field` in a first run through the details."""
     following = FIELDS[FIELDS.index(field) + 1 :]
     return following[0] if following else "summary"

@@ -37,13 +37,11 @@ class QuotaFlow(Flow):
                 ctx,
                 (ctx.text("quota.kind_store_quota"), "store_quota"),
                 (ctx.text("quota.kind_listing_capacity"), "listing_capacity"),
-                (ctx.text("actions.cancel"), "cancel"),
+                self.cancel_choice(ctx),
             )
             ctx.say("quota.ask_kind", buttons=buttons)
         elif step == "confirm":
-            buttons = self.choices(
-                ctx, (ctx.text("actions.confirm"), "confirm"), (ctx.text("actions.cancel"), "cancel")
-            )
+            buttons = self.choices(ctx, (ctx.text("actions.confirm"), "confirm"), self.cancel_choice(ctx))
             ctx.say(
                 f"quota.confirm_{data['kind']}", buttons=buttons, before=data["before"], after=data["after"]
             )
@@ -64,9 +62,6 @@ class QuotaFlow(Flow):
             await self._verdict(ctx, value)
         elif step == "confirm" and value == "confirm":
             await self._request(ctx)
-        elif value == "cancel":
-            self.finish(ctx)
-            ctx.say("commands.cancelled_short")
         else:
             await self.prompt(ctx)
 
