@@ -133,6 +133,7 @@ async def press_button(ctx: TurnContext, button_id: str) -> None:
         ctx.refuse_button()
         await continue_flow_after_interruption(ctx)
         return
+    ctx.pressed_label = meaning.label or None
     action, value = meaning.action, meaning.value
     if action == "intent":
         await understanding.answer_intent(ctx, str(value), chosen=True)

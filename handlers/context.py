@@ -35,6 +35,8 @@ class TurnContext:
     understood: Understanding = field(default_factory=Understanding)
     _account_id: int | None = None
     _account_looked_up: bool = False
+    # the label of the button pressed in this turn, for the transcript
+    pressed_label: str | None = None
     # set when the conversation was handed to a person during this turn
     handed_off: bool = False
     # keep the message's files with its turn (the transcript of a handed-off conversation)

@@ -240,7 +240,7 @@ class ConversationCore:
             turn = Turn(
                 conversation_id=ctx.conversation_id,
                 direction=TurnDirection.IN,
-                text=describe_inbound(inbound),
+                text=describe_inbound(inbound, pressed=ctx.pressed_label),
                 language=state.lang,
                 intent=ctx.understood.intent,
                 score=ctx.understood.score,
@@ -290,12 +290,13 @@ def strip_mention(text: str, bot_username: str) -> str:
     return pattern.sub(" ", text).strip()
 
 
-def describe_inbound(inbound: Inbound) -> str:
-    """The transcript line of an inbound message (files by name and size, buttons by id)."""
+def describe_inbound(inbound: Inbound, *, pressed: str | None = None) -> str:
+    """The transcript line of an inbound message: files by name and size, a pressed button by
+    its label (what the seller saw and an agent can read), else by id."""
     parts = []
     if inbound.text:
         parts.append(inbound.text[:MAX_TEXT_CHARS])
     parts += [file_description(f.name, len(f.data)) for f in inbound.files]
     if inbound.button is not None:
-        parts.append(f"[button {inbound.button}]")
+        parts.append(f"[button: {pressed}]" if pressed else f"[button {inbound.button}]")
     return " ".join(parts) or "[empty]"

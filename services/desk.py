@@ -40,7 +40,7 @@ from services.policy import Policy
 from services.stores import StoreView, list_stores
 
 # A turn that only records a pressed button: nothing for an agent to read.
-_BUTTON_ONLY = re.compile(r"^\[button [^\]]*\]$")
+_BUTTON_ONLY = re.compile(r"^\[button:? [^\]]*\]$")
 _FILE_PART = re.compile(r"\s*\[file .*? \d+ bytes\]")
 
 
