@@ -118,17 +118,67 @@ async def _grant_violations(
     return violations
 
 
+async def _request_violations(
+    session: AsyncSession, account: Account, kind: RequestKind, *, policy: Policy, now: datetime
+) -> list[Violation]:
+    """Every reason a new request of this kind is refused now: one already open, and every
+    reason it could not be granted."""
+    violations = []
+    already = await _open_request(session, account.id, kind)
+    if already is not None:
+        violations.append(
+            Violation(
+                Rule.REQUEST_ALREADY_OPEN,
+                {
+                    "kind": kind.value,
+                    "request_id": already.id,
+                    "requested_at": already.requested_at.isoformat(),
+                },
+            )
+        )
+    return violations + await _grant_violations(session, account, kind, policy=policy, now=now)
+
+
+def _limits_after(account: Account, kind: RequestKind, policy: Policy) -> tuple[int, int]:
+    """The limit a granted request of this kind raises, before and after."""
+    if kind is RequestKind.STORE_QUOTA:
+        return account.store_limit, account.store_limit + policy.quota_step
+    return account.listing_limit, policy.listing_hard_cap
+
+
+@dataclass(frozen=True)
+class IncreasePreview:
+    """What a request would do now, before the seller confirms it: the limit before and after,
+    and every rule that would refuse it (empty: it would be accepted)."""
+
+    kind: RequestKind
+    before: int
+    after: int
+    violations: tuple[Violation, ...]
+
+
+async def preview_increase(
+    session: AsyncSession, *, account_id: int, kind: RequestKind, policy: Policy, now: datetime | None = None
+) -> IncreasePreview | None:
+    """The verdict `request_increase` would give now (None: no such account). The request itself
+    checks everything again, so a verdict that went stale cannot slip through."""
+    account = await session.get(Account, account_id)
+    if account is None:
+        return None
+    kind = RequestKind(kind)
+    violations = await _request_violations(session, account, kind, policy=policy, now=now or utcnow())
+    before, after = _limits_after(account, kind, policy)
+    return IncreasePreview(kind=kind, before=before, after=after, violations=tuple(violations))
+
+
 def _grant(
     account: Account, request: QuotaRequest, *, policy: Policy, decided_by: str, now: datetime
 ) -> None:
+    request.limit_before, request.limit_after = _limits_after(account, request.kind, policy)
     if request.kind is RequestKind.STORE_QUOTA:
-        request.limit_before = account.store_limit
-        account.store_limit += policy.quota_step
-        request.limit_after = account.store_limit
+        account.store_limit = request.limit_after
     else:
-        request.limit_before = account.listing_limit
-        account.listing_limit = policy.listing_hard_cap
-        request.limit_after = account.listing_limit
+        account.listing_limit = request.limit_after
     request.status = RequestStatus.APPROVED
     request.decided_by = decided_by
     request.decided_at = now
@@ -154,20 +204,7 @@ async def request_increase(
         account = await session.get(Account, account_id)
         if account is None:
             return Outcome(refuse(Violation(Rule.ACCOUNT_NOT_FOUND, {"account_id": account_id})))
-        violations = []
-        already = await _open_request(session, account.id, kind)
-        if already is not None:
-            violations.append(
-                Violation(
-                    Rule.REQUEST_ALREADY_OPEN,
-                    {
-                        "kind": kind.value,
-                        "request_id": already.id,
-                        "requested_at": already.requested_at.isoformat(),
-                    },
-                )
-            )
-        violations += await _grant_violations(session, account, kind, policy=policy, now=now)
+        violations = await _request_violations(session, account, kind, policy=policy, now=now)
         if violations:
             return Outcome(refuse(*violations), account_id=account.id)
         request = QuotaRequest(

@@ -11,10 +11,10 @@ from typing import Any
 
 from handlers.context import TurnContext
 from handlers.flows.base import Flow
-from handlers.helpers import explain_refusal, load_account
+from handlers.helpers import explain_refusal
 from services.models import RequestKind, RequestStatus
-from services.quota import request_increase
-from services.results import Refused, Rule, Violation, refuse
+from services.quota import preview_increase, request_increase
+from services.results import Refused, refuse
 
 KINDS = {"store_quota": RequestKind.STORE_QUOTA, "listing_capacity": RequestKind.LISTING_CAPACITY}
 _KIND_WORDS = {
@@ -66,36 +66,23 @@ class QuotaFlow(Flow):
             await self.prompt(ctx)
 
     async def _verdict(self, ctx: TurnContext, kind: str) -> None:
-        account = await load_account(ctx)
-        if account is None:
+        account_id = await ctx.account_id()
+        preview = None
+        if account_id is not None:
+            async with ctx.core.sessions() as session:
+                preview = await preview_increase(
+                    session, account_id=account_id, kind=KINDS[kind], policy=ctx.core.policy, now=ctx.now
+                )
+        if preview is None:
             self.finish(ctx)
             ctx.say("errors.not_linked")
             return
-        policy = ctx.core.policy
-        violations: list[Violation] = []
-        for request in account.open_requests:
-            if request.kind.value == kind and request.status is RequestStatus.OPEN:
-                violations.append(
-                    Violation(Rule.REQUEST_ALREADY_OPEN, {"kind": kind, "request_id": request.id})
-                )
-        if kind == "listing_capacity" and account.listing_limit >= policy.listing_hard_cap:
-            violations.append(
-                Violation(
-                    Rule.LISTING_CAP_REACHED,
-                    {"listing_limit": account.listing_limit, "cap": policy.listing_hard_cap},
-                )
-            )
-        violations += account.increase_blockers
-        if violations:
+        if preview.violations:
             self.finish(ctx)
             ctx.say("quota.not_eligible")
-            explain_refusal(ctx, refuse(*violations))
+            explain_refusal(ctx, refuse(*preview.violations))
             return
-        if kind == "store_quota":
-            before, after = account.store_limit, account.store_limit + policy.quota_step
-        else:
-            before, after = account.listing_limit, policy.listing_hard_cap
-        ctx.state.data.update(kind=kind, before=before, after=after)
+        ctx.state.data.update(kind=kind, before=preview.before, after=preview.after)
         self.goto(ctx, "confirm")
         await self.prompt(ctx)
 

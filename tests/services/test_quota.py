@@ -14,6 +14,7 @@ from services.policy import Policy
 from services.quota import (
     approve_request,
     list_requests,
+    preview_increase,
     reject_request,
     request_increase,
     request_listing_capacity,
@@ -184,3 +185,35 @@ async def test_a_repeated_idempotency_key_grants_once(db: Database, policy: Poli
     again = await ask(db, policy, account.id, RequestKind.STORE_QUOTA, idempotency_key="msg-77")
     assert first.value == again.value
     assert await limits(db, account.id) == (11, 500)
+
+
+async def preview(db: Database, policy: Policy, account_id: int, kind: RequestKind):
+    async with db.sessions() as session:
+        return await preview_increase(session, account_id=account_id, kind=kind, policy=policy)
+
+
+@pytest.mark.parametrize("kind", list(RequestKind))
+async def test_the_preview_is_the_verdict_the_request_gets(
+    db: Database, policy: Policy, kind: RequestKind
+) -> None:
+    """What the seller is shown before confirming is what the request then does or refuses."""
+    account = await make_account(db, policy)
+    shown = await preview(db, policy, account.id, kind)
+    assert shown.violations == ()
+    granted = await ask(db, policy, account.id, kind)
+    assert (shown.before, shown.after) == (granted.value.limit_before, granted.value.limit_after)
+
+    blocked = await make_account(db, policy, rating=Rating.POOR)
+    await add_store(db, blocked.id, "Bad", rating=Rating.CRITICAL, specialization=None)
+    shown = await preview(db, policy, blocked.id, kind)
+    refused = await ask(db, policy, blocked.id, kind)
+    assert {v.rule for v in shown.violations} == refused.rules
+    assert {Rule.SELLER_RATING, Rule.STORE_RATINGS, Rule.SPECIALIZATION_MISSING} <= refused.rules
+
+
+async def test_the_preview_names_an_open_request(db: Database) -> None:
+    account = await make_account(db, QUEUED)
+    assert (await ask(db, QUEUED, account.id, RequestKind.STORE_QUOTA)).value.status is RequestStatus.OPEN
+    shown = await preview(db, QUEUED, account.id, RequestKind.STORE_QUOTA)
+    assert [v.rule for v in shown.violations] == [Rule.REQUEST_ALREADY_OPEN]
+    assert await preview(db, QUEUED, account.id + 999, RequestKind.STORE_QUOTA) is None
