@@ -311,6 +311,18 @@ def _icon_violations(icon: bytes | None, policy: Policy) -> tuple[IconInfo | Non
 # --- actions ------------------------------------------------------------------------------------
 
 
+def opening_blockers(*, state: AccountState, store_limit: int, stores: int) -> list[Violation]:
+    """What stops the account from opening any store now, whatever the title: an account that is
+    not active, and no free slot under its store limit (closed stores count too). A conversation
+    checks this before asking for a title; `open_store` checks it again."""
+    violations: list[Violation] = []
+    if state is not AccountState.ACTIVE:
+        violations.append(Violation(Rule.ACCOUNT_NOT_ACTIVE, {"state": state.value}))
+    if stores >= store_limit:
+        violations.append(Violation(Rule.STORE_LIMIT_REACHED, {"limit": store_limit, "stores": stores}))
+    return violations
+
+
 async def open_store(
     *,
     sessions: Sessions,
@@ -333,14 +345,10 @@ async def open_store(
         account = await session.get(Account, account_id)
         if account is None:
             return Outcome(refuse(Violation(Rule.ACCOUNT_NOT_FOUND, {"account_id": account_id})))
-        violations: list[Violation] = []
-        if account.state is not AccountState.ACTIVE:
-            violations.append(Violation(Rule.ACCOUNT_NOT_ACTIVE, {"state": account.state.value}))
         stores = await account_stores(session, account.id)
-        if len(stores) >= account.store_limit:
-            violations.append(
-                Violation(Rule.STORE_LIMIT_REACHED, {"limit": account.store_limit, "stores": len(stores)})
-            )
+        violations = opening_blockers(
+            state=account.state, store_limit=account.store_limit, stores=len(stores)
+        )
         violations += title_violations(title, existing_keys=[s.title_key for s in stores], policy=policy)
         parsed, problems = _specialization_violation(specialization)
         violations += problems

@@ -17,9 +17,16 @@ from handlers.types import InboundFile
 from services import uploads
 from services.explain import label
 from services.icons import check_icon
-from services.models import AccountState, Specialization
-from services.results import Refused, Rule, Violation, refuse
-from services.stores import list_stores, open_store, parse_specialization, title_key, title_violations
+from services.models import Specialization
+from services.results import Refused, Rule, refuse
+from services.stores import (
+    list_stores,
+    open_store,
+    opening_blockers,
+    parse_specialization,
+    title_key,
+    title_violations,
+)
 
 SPECIALIZATIONS = [s.value for s in Specialization]
 
@@ -34,13 +41,9 @@ class OpenStoreFlow(Flow):
         if account is None:  # unlinked meanwhile
             ctx.say("errors.not_linked")
             return
-        blockers = []
-        if account.state is not AccountState.ACTIVE:
-            blockers.append(Violation(Rule.ACCOUNT_NOT_ACTIVE, {"state": account.state.value}))
-        if account.stores >= account.store_limit:
-            blockers.append(
-                Violation(Rule.STORE_LIMIT_REACHED, {"limit": account.store_limit, "stores": account.stores})
-            )
+        blockers = opening_blockers(
+            state=account.state, store_limit=account.store_limit, stores=account.stores
+        )
         if blockers:
             explain_refusal(ctx, refuse(*blockers))
             if any(v.rule is Rule.STORE_LIMIT_REACHED for v in blockers):
