@@ -30,7 +30,7 @@ from services.policy import Policy
 from services.quota import RequestView, list_requests
 from services.results import Done, Refused, Rule, Violation, refuse
 from services.stores import account_stores
-from services.uscc import licence_problem, normalize_licence
+from services.uscc import licence_violation, normalize_licence
 
 ACCEPTED_COUNTRIES = ("CN",)
 COMPANY_NAME_MIN, COMPANY_NAME_MAX = 2, 200
@@ -163,11 +163,8 @@ def new_account_violations(
                 {"length": len(name), "min": COMPANY_NAME_MIN, "max": COMPANY_NAME_MAX},
             )
         )
-    problem = licence_problem(licence)
-    if problem is not None:
-        violations.append(
-            Violation(Rule.LICENCE_INVALID, {"licence": normalize_licence(licence), "problem": problem})
-        )
+    if (bad_licence := licence_violation(licence)) is not None:
+        violations.append(bad_licence)
     if country.strip().upper() not in ACCEPTED_COUNTRIES:
         violations.append(
             Violation(

@@ -29,7 +29,7 @@ from services.models import Account, EmailChangeRequest, ResetToken, utcnow
 from services.policy import Policy
 from services.results import Done, Refused, Rule, Violation, refuse
 from services.tokens import new_token, token_hash
-from services.uscc import licence_problem, normalize_licence
+from services.uscc import licence_violation, normalize_licence
 
 CONFIRM_PAGE = "confirm-email"
 
@@ -73,11 +73,8 @@ async def request_email_change(
 
     async def work(session: AsyncSession) -> Outcome[ConfirmationSent | NeedsAgent]:
         violations = []
-        problem = licence_problem(licence)
-        if problem is not None:
-            violations.append(
-                Violation(Rule.LICENCE_INVALID, {"licence": normalize_licence(licence), "problem": problem})
-            )
+        if (bad_licence := licence_violation(licence)) is not None:
+            violations.append(bad_licence)
         if not is_valid_email(new_email):
             violations.append(Violation(Rule.EMAIL_INVALID, {"email": clean_email(new_email)}))
         if violations:

@@ -23,6 +23,8 @@ import re
 import unicodedata
 from typing import Literal
 
+from services.results import Rule, Violation
+
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 LENGTH = 18
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
@@ -73,3 +75,11 @@ def licence_problem(code: str) -> LicenceProblem | None:
     if uscc_check_character(normal[:-1]) != normal[-1]:
         return "check_character"
     return None
+
+
+def licence_violation(code: str) -> Violation | None:
+    """The LICENCE_INVALID refusal for a code that is not valid (naming the problem), or None."""
+    problem = licence_problem(code)
+    if problem is None:
+        return None
+    return Violation(Rule.LICENCE_INVALID, {"licence": normalize_licence(code), "problem": problem})

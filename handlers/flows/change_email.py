@@ -14,8 +14,8 @@ from handlers.flows.base import Flow
 from handlers.helpers import explain_refusal
 from services.email_address import clean_email, is_valid_email
 from services.email_change import NeedsAgent, request_email_change
-from services.results import Refused, Rule, Violation, refuse
-from services.uscc import licence_problem, normalize_licence
+from services.results import Refused, Rule, refuse
+from services.uscc import licence_violation, normalize_licence
 
 
 class ChangeEmailFlow(Flow):
@@ -48,15 +48,12 @@ class ChangeEmailFlow(Flow):
     async def on_text(self, ctx: TurnContext, text: str) -> bool:
         step, data = ctx.state.step, ctx.state.data
         if step == "licence":
-            problem = licence_problem(text)
-            if problem is not None:
-                licence = normalize_licence(text)
-                if not any(ch.isdigit() for ch in licence):
+            bad_licence = licence_violation(text)
+            if bad_licence is not None:
+                if not any(ch.isdigit() for ch in normalize_licence(text)):
                     ctx.say("change_email.licence_invalid_short")
                     return False  # not a licence at all: maybe a question
-                explain_refusal(
-                    ctx, refuse(Violation(Rule.LICENCE_INVALID, {"licence": licence, "problem": problem}))
-                )
+                explain_refusal(ctx, refuse(bad_licence))
                 return True
             data["licence"] = normalize_licence(text)
             self.goto(ctx, "confirm" if data.get("new_email") else "new_email")

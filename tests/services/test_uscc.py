@@ -208,3 +208,13 @@ def test_never_raises_on_arbitrary_text(text: str) -> None:
 def test_check_character_rejects_what_is_not_a_prefix(bad: str) -> None:
     with pytest.raises(ValueError):
         uscc_check_character(bad)
+
+
+def test_the_refusal_names_the_problem_and_the_normalised_code() -> None:
+    from services.results import Rule
+    from services.uscc import licence_violation
+
+    assert licence_violation("91350100M000100Y43") is None
+    violation = licence_violation(" 91350100-m000100y44 ")
+    assert violation is not None and violation.rule is Rule.LICENCE_INVALID
+    assert dict(violation.params) == {"licence": "91350100M000100Y44", "problem": "check_character"}
