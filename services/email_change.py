@@ -27,6 +27,7 @@ from services.mail import compose, mask_email
 from services.mail_dispatch import MailDispatcher
 from services.models import Account, EmailChangeRequest, ResetToken, utcnow
 from services.policy import Policy
+from services.rate_limits import hourly_limit_violation, window_start
 from services.results import Done, Refused, Rule, Violation, refuse
 from services.tokens import new_token, token_hash
 from services.uscc import licence_violation, normalize_licence
@@ -68,7 +69,8 @@ async def request_email_change(
     now: datetime | None = None,
 ) -> Done[ConfirmationSent | NeedsAgent] | Refused:
     """Start a login change. Refusals: LICENCE_INVALID (not a valid code: a typing mistake, say
-    what is wrong), EMAIL_INVALID, EMAIL_UNCHANGED (the new address is the current one)."""
+    what is wrong), EMAIL_INVALID, EMAIL_UNCHANGED (the new address is the current one),
+    RATE_LIMITED (`email_changes_per_hour` requests for the account within the last hour)."""
     now = now or utcnow()
 
     async def work(session: AsyncSession) -> Outcome[ConfirmationSent | NeedsAgent]:
@@ -86,6 +88,8 @@ async def request_email_change(
         assert account is not None
         if account.email_key == email_key(new_email):
             return Outcome(refuse(Violation(Rule.EMAIL_UNCHANGED, {})), account_id=account.id)
+        if (limited := await _rate_violation(session, policy, account.id, now)) is not None:
+            return Outcome(refuse(limited), account_id=account.id)
         # A newer request replaces any pending one.
         await session.execute(
             update(EmailChangeRequest)
@@ -156,6 +160,23 @@ async def request_email_change(
         idempotency_key=idempotency_key,
         mail=mail,
     )
+
+
+async def _rate_violation(
+    session: AsyncSession, policy: Policy, account_id: int, now: datetime
+) -> Violation | None:
+    """RATE_LIMITED once the account had `email_changes_per_hour` requests in the last hour.
+
+    Every request mails two addresses and the licence number that starts one is public: the
+    limit keeps the bot from being used to flood the owner's mailbox, or anyone else's.
+    Counted under the account's lock, so concurrent requests cannot all slip under it.
+    """
+    recent = await session.execute(
+        select(EmailChangeRequest.created_at).where(
+            EmailChangeRequest.account_id == account_id, EmailChangeRequest.created_at > window_start(now)
+        )
+    )
+    return hourly_limit_violation(recent.scalars(), policy.email_changes_per_hour, now)
 
 
 async def confirm_email_change(

@@ -26,11 +26,11 @@ from services.mail import compose
 from services.mail_dispatch import MailDispatcher
 from services.models import Account, ChatLink, LinkCode, LinkVerifiedBy, utcnow
 from services.policy import Policy
+from services.rate_limits import hourly_limit_violation, window_start
 from services.results import Done, Refused, Rule, Violation, refuse
 from services.tokens import code_hash, code_matches, new_code, new_salt
 
 _CHANNEL = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-_WINDOW = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -156,18 +156,11 @@ async def request_link_code(
             select(LinkCode.created_at).where(
                 LinkCode.channel == channel,
                 LinkCode.chat_user_id == chat_user_id,
-                LinkCode.created_at > now - _WINDOW,
+                LinkCode.created_at > window_start(now),
             )
         )
-        sent = sorted(recent.scalars())
-        if len(sent) >= policy.link_codes_per_hour:
-            wait = sent[-policy.link_codes_per_hour] + _WINDOW - now
-            minutes = max(1, -(-int(wait.total_seconds()) // 60))
-            violation = Violation(
-                Rule.RATE_LIMITED,
-                {"limit": policy.link_codes_per_hour, "per": "hour", "retry_after_minutes": minutes},
-            )
-            return Outcome(refuse(violation))
+        if (limited := hourly_limit_violation(recent.scalars(), policy.link_codes_per_hour, now)) is not None:
+            return Outcome(refuse(limited))
         account = (
             await session.execute(select(Account).where(Account.email_key == email_key(email)))
         ).scalar_one_or_none()

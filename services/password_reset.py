@@ -26,11 +26,11 @@ from services.mail import compose
 from services.mail_dispatch import MailDispatcher
 from services.models import Account, ResetToken, utcnow
 from services.policy import Policy
+from services.rate_limits import hourly_limit_violation, window_start
 from services.results import Done, Refused, Rule, Violation, refuse
 from services.tokens import new_token, token_hash
 
 RESET_PAGE = "reset-password"
-_WINDOW = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ async def _recent_requests(
     who = ResetToken.email_key == key
     if account_id is not None:
         who = or_(who, ResetToken.account_id == account_id)
-    stmt = select(ResetToken.created_at).where(who, ResetToken.created_at > now - _WINDOW)
+    stmt = select(ResetToken.created_at).where(who, ResetToken.created_at > window_start(now))
     return sorted((await session.execute(stmt)).scalars())
 
 
@@ -77,21 +77,8 @@ async def request_password_reset(
         ).scalar_one_or_none()
         account_id = account.id if account is not None else None
         recent = await _recent_requests(session, key, account_id, now)
-        if len(recent) >= policy.reset_links_per_hour:
-            wait = recent[-policy.reset_links_per_hour] + _WINDOW - now
-            return Outcome(
-                refuse(
-                    Violation(
-                        Rule.RATE_LIMITED,
-                        {
-                            "limit": policy.reset_links_per_hour,
-                            "per": "hour",
-                            "retry_after_minutes": max(1, -(-int(wait.total_seconds()) // 60)),
-                        },
-                    )
-                ),
-                account_id=account_id,
-            )
+        if (limited := hourly_limit_violation(recent, policy.reset_links_per_hour, now)) is not None:
+            return Outcome(refuse(limited), account_id=account_id)
         token = new_token()
         session.add(
             ResetToken(

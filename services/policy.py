@@ -37,6 +37,7 @@ class Policy(BaseModel):
     link_code_attempts: int = Field(5, ge=1)
     link_codes_per_hour: int = Field(5, ge=1, description="codes mailed per chat user per hour")
     email_change_token_minutes: int = Field(60 * 24, ge=1)
+    email_changes_per_hour: int = Field(3, ge=1, description="login-change requests per account per hour")
 
     # Shipping.
     pickup_cities: list[str] = Field(default_factory=lambda: ["Shenzhen"])

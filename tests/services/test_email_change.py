@@ -146,6 +146,44 @@ async def test_a_newer_request_replaces_the_older_link(
     assert await email_of(db, account.id) == "second@example.org"
 
 
+async def test_three_requests_an_hour_per_account_so_nobody_can_flood_its_mailboxes(
+    db: Database, policy: Policy, mail: MailDispatcher, outbox: OutboxMailer
+) -> None:
+    account = await make_account(db, policy, email="old@example.com")
+    other = await make_account(db, policy, email="other@example.com")
+    results = [
+        await ask(db, policy, mail, account.licence, f"new{m}@example.org", now=T0 + timedelta(minutes=m))
+        for m in (0, 10, 20, 30)
+    ]
+    assert [r.ok for r in results] == [True, True, True, False]
+    limited = results[-1]
+    assert limited.rules == {Rule.RATE_LIMITED}
+    assert limited.violation(Rule.RATE_LIMITED).params == {
+        "limit": 3,
+        "per": "hour",
+        "retry_after_minutes": 30,
+    }
+    messages = await sent(mail, outbox)
+    assert len(messages) == 6  # the refused request mailed nobody
+    assert "new30@example.org" not in {m["To"] for m in messages}
+    # the refused request did not replace the pending link either
+    assert (await confirm(db, policy, mail, token_of(messages[4]), now=T0 + timedelta(minutes=31))).ok
+    assert await email_of(db, account.id) == "new20@example.org"
+    # another account is not affected, and an hour after the first request a slot is free again
+    assert (await ask(db, policy, mail, other.licence, "x@example.org", now=T0 + timedelta(minutes=30))).ok
+    assert (await ask(db, policy, mail, account.licence, "y@example.org", now=T0 + timedelta(minutes=61))).ok
+
+
+async def test_requests_per_hour_is_policy(db: Database, mail: MailDispatcher) -> None:
+    policy = Policy(email_changes_per_hour=1)
+    account = await make_account(db, policy, email="old@example.com")
+    assert (await ask(db, policy, mail, account.licence, "a@example.org")).ok
+    later = T0 + timedelta(minutes=5)
+    assert (await ask(db, policy, mail, account.licence, "b@example.org", now=later)).rules == {
+        Rule.RATE_LIMITED
+    }
+
+
 async def test_an_address_taken_meanwhile_is_refused_at_confirmation(
     db: Database, policy: Policy, mail: MailDispatcher, outbox: OutboxMailer
 ) -> None:

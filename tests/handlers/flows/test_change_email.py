@@ -137,6 +137,32 @@ async def test_correct_the_answers_from_the_summary(bot: Bot, lang: str) -> None
     assert r.says("change_email.confirmation_sent", lang, masked="n***@shop.example", minutes=1440)
 
 
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_fourth_request_within_the_hour_is_told_to_wait_and_mails_nobody(bot: Bot, lang: str) -> None:
+    account = await bot.seller(email="old@shop.example")
+    chat = bot.chat(lang=lang)
+    for n in range(4):
+        await start(chat, lang)
+        await chat.send(account.licence)
+        await chat.send(f"new{n}@shop.example")
+        r = await chat.press(t("actions.confirm", lang))
+    assert r.texts == [
+        {
+            "zh": "请求过于频繁:每小时最多3次。请60分钟后再试。",
+            "en": "Too many requests: at most 3 per hour. Please try again in 60 minute(s).",
+        }[lang]
+    ]
+    assert await chat.where() == (None, None)  # the flow ended: nothing is left half done
+    assert await bot.mails("new3@shop.example") == []
+    assert len(await bot.mails("old@shop.example")) == 3
+    bot.clock.advance(minutes=61)
+    await start(chat, lang)
+    await chat.send(account.licence)
+    await chat.send("new4@shop.example")
+    r = await chat.press(t("actions.confirm", lang))
+    assert r.says("change_email.confirmation_sent", lang, masked="n***@shop.example", minutes=1440)
+
+
 async def test_confirm_pressed_twice_mails_once(bot_any: Bot) -> None:
     bot = bot_any
     chat = bot.chat(lang="en")
