@@ -62,7 +62,11 @@ class OpenStoreFlow(Flow):
         if step == "title":
             ctx.say("open_store.ask_title", min=policy.title_min_length, max=policy.title_max_length)
         elif step == "specialization":
-            buttons = self.choices(ctx, *[(label("specialization", s, ctx.lang), s) for s in SPECIALIZATIONS])
+            # Labels are written for the middle of a sentence; a button starts with a capital.
+            names = [label("specialization", s, ctx.lang) for s in SPECIALIZATIONS]
+            buttons = self.choices(
+                ctx, *[(n[:1].upper() + n[1:], s) for n, s in zip(names, SPECIALIZATIONS, strict=True)]
+            )
             ctx.say("open_store.ask_specialization", buttons=buttons)
         elif step == "icon":
             buttons = self.choices(ctx, (ctx.text("open_store.skip_icon"), "skip"))

@@ -176,7 +176,7 @@ def test_the_newcomers_path_with_the_demo_seller_then_interactive(data: Path) ->
     try:
         chat.send(text="/start open_store")
         turn = chat.send(text="Sunrise Gadgets")
-        turn = chat.send(button=button(turn, "electronics"))
+        turn = chat.send(button=button(turn, "Electronics"))
         turn = chat.send(file=str(data / "demo-icon.png"))
         assert messages(turn)[0] == t("open_store.icon_ok", "en", format="PNG", width=550, height=550)
         turn = chat.send(button=button(turn, "Confirm"))
@@ -231,7 +231,7 @@ def test_the_newcomers_path_with_the_demo_seller_then_interactive(data: Path) ->
     assert f"a store icon to try: /file {data / 'demo-icon.png'}" in out
     # the conversation goes on in the language it had (English)
     assert "• Sunrise Gadgets — electronics" in out
-    assert "     [1] apparel" in out
+    assert "     [1] Apparel" in out
     assert "Icon accepted: PNG, 550×550 pixels." in out
     assert "Your store “Moonlight Apparel” (apparel) is open." in out
     assert out.rstrip().endswith("bye") and "never read" not in out

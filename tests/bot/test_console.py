@@ -34,7 +34,7 @@ async def test_buttons_are_chosen_by_number_or_label(bot: Bot) -> None:
     replies = await s.send_text("/start open_store")
     assert s.buttons == []
     await s.send_text("Sunrise Gadgets")
-    assert [b.label for b in s.buttons] == ["apparel", "health & beauty", "electronics", "adult", "other"]
+    assert [b.label for b in s.buttons] == ["Apparel", "Health & beauty", "Electronics", "Adult", "Other"]
     replies = await s.send_text("3")  # electronics, by number
     assert replies[0].text == t("open_store.ask_icon", "en", min=550, max_mb="5")
     replies = await s.send_text("SKIP FOR NOW")  # by label, ignoring case

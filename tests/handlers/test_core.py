@@ -24,7 +24,7 @@ async def test_every_turn_is_logged_with_what_was_understood(bot_any: Bot) -> No
     await chat.send("what's the weather in Paris")
     await chat.send("/start open_store")
     await chat.send("Sunrise Gadgets")
-    r = await chat.press("electronics")  # the language followed the English question
+    r = await chat.press("Electronics")  # the language followed the English question
     turns = await chat.turns()
     inbound = [turn for turn in turns if turn.direction is TurnDirection.IN]
     outbound = [turn for turn in turns if turn.direction is TurnDirection.OUT]
@@ -35,7 +35,7 @@ async def test_every_turn_is_logged_with_what_was_understood(bot_any: Bot) -> No
     assert start.flow_step == "open_store.title" and start.intent is None
     assert title.text == "Sunrise Gadgets" and title.flow_step == "open_store.specialization"
     # a press is written as the label the seller saw, so an agent can read the transcript
-    assert press.text == "[button: electronics]" and press.flow_step == "open_store.icon"
+    assert press.text == "[button: Electronics]" and press.flow_step == "open_store.icon"
     # every reply is in the transcript too, in order
     assert outbound[-1].text == r.texts[-1]
     assert [turn.text for turn in outbound[:1]] == [bot.knowledge.render("fees", "zh", bot.policy)]
@@ -64,7 +64,7 @@ async def test_sql_in_a_message_is_only_text(bot: Bot) -> None:
     await chat.send("'; DROP TABLE accounts; --")
     await chat.send("/start open_store")
     await chat.send("x'); DROP TABLE stores; --")
-    await chat.press("electronics")
+    await chat.press("Electronics")
     await chat.press("Skip for now")
     r = await chat.press("Confirm")
     assert "x'); DROP TABLE stores; --" in r.text

@@ -45,7 +45,7 @@ async def test_a_redelivered_update_takes_effect_once(tg: Harness) -> None:
     seller = await tg.seller(gil, store_limit=3)
     await gil.send("/start open_store")
     await gil.send("Gil Tools")
-    await gil.press("other")
+    await gil.press("Other")
     turn = await gil.press(t("open_store.skip_icon", "en"))
     confirm = await gil.press(t("actions.confirm", "en"), message=turn.last)
     assert "Gil Tools" in confirm.text

@@ -16,7 +16,14 @@ ICON_QUESTION = {"zh": "图标有什么要求?", "en": "what size should the ico
 
 
 def spec(value: str, lang: str) -> str:
+    """A specialization as a sentence shows it."""
     return label("specialization", value, lang)
+
+
+def spec_button(value: str, lang: str) -> str:
+    """A specialization as its button shows it: starting with a capital."""
+    name = spec(value, lang)
+    return name[:1].upper() + name[1:]
 
 
 def ask_title(lang: str) -> str:
@@ -50,8 +57,14 @@ async def test_open_a_store_with_an_icon(bot_any: Bot, lang: str) -> None:
     chat, account_id = await start(bot, lang)
     r = await chat.send(f"  {TITLE[lang]}  ")
     assert r.texts == [t("open_store.ask_specialization", lang)]
-    assert r.labels == [spec(s, lang) for s in ("apparel", "health_beauty", "electronics", "adult", "other")]
-    r = await chat.press(spec("electronics", lang))
+    assert (
+        r.labels
+        == {
+            "zh": ["服装", "健康与美容", "电子产品", "成人用品", "其他"],
+            "en": ["Apparel", "Health & beauty", "Electronics", "Adult", "Other"],
+        }[lang]
+    )
+    r = await chat.press(spec_button("electronics", lang))
     assert r.texts == [ask_icon(lang)] and r.labels == [t("open_store.skip_icon", lang)]
     r = await chat.upload("logo.png", png(600, 600))
     assert r.texts == [
@@ -132,7 +145,7 @@ async def test_a_wrong_icon_is_explained_and_asked_again(
 ) -> None:
     chat, account_id = await start(bot, lang)
     await chat.send(TITLE[lang])
-    await chat.press(spec("apparel", lang))
+    await chat.press(spec_button("apparel", lang))
     r = await chat.upload(name, data)
     assert why[lang] in r.texts[0]
     assert r.texts[-1] == ask_icon(lang) and r.labels == [t("open_store.skip_icon", lang)]
@@ -148,7 +161,7 @@ async def test_a_wrong_icon_is_explained_and_asked_again(
 async def test_skip_the_icon(bot: Bot, lang: str) -> None:
     chat, account_id = await start(bot, lang)
     await chat.send(TITLE[lang])
-    await chat.press(spec("other", lang))
+    await chat.press(spec_button("other", lang))
     r = await chat.press(t("open_store.skip_icon", lang))
     assert r.texts == [summary(lang, TITLE[lang], "other", None)]
     assert t("open_store.add_icon", lang) in r.labels
@@ -165,7 +178,7 @@ async def test_skip_the_icon(bot: Bot, lang: str) -> None:
 async def test_correct_each_answer_from_the_summary(bot: Bot, lang: str) -> None:
     chat, account_id = await start(bot, lang, stores=1, store_limit=3)
     await chat.send("First Title")
-    await chat.press(spec("apparel", lang))
+    await chat.press(spec_button("apparel", lang))
     await chat.press(t("open_store.skip_icon", lang))
     # the title: a duplicate is refused in place, then back to the summary
     await chat.press(t("open_store.edit_title", lang))
@@ -217,7 +230,7 @@ async def test_confirm_pressed_twice_opens_one_store(bot_any: Bot, lang: str) ->
     bot = bot_any
     chat, account_id = await start(bot, lang, store_limit=2)
     await chat.send(TITLE[lang])
-    await chat.press(spec("adult", lang))
+    await chat.press(spec_button("adult", lang))
     await chat.press(t("open_store.skip_icon", lang))
     confirm = chat.last.button(t("actions.confirm", lang))
     r = await chat.press_button(confirm)
@@ -237,7 +250,7 @@ async def test_a_restart_before_confirming_keeps_every_answer_and_the_icon(bot_a
     bot = bot_any
     chat, account_id = await start(bot, "en")
     await chat.send(TITLE["en"])
-    await chat.press(spec("health_beauty", "en"))
+    await chat.press(spec_button("health_beauty", "en"))
     await chat.upload("logo.png", png(600, 600))
     confirm = chat.last.button("Confirm")
     await bot.restart()
@@ -256,7 +269,7 @@ async def test_questions_and_wrong_answers_at_the_later_steps(bot: Bot, lang: st
     options = [spec(s, lang) for s in ("apparel", "health_beauty", "electronics", "adult", "other")]
     assert r.texts[0] == t("open_store.specialization_unknown", lang, options=options)
     assert len(r.labels) == 5  # the options again, at hand
-    await chat.press(spec("electronics", lang))
+    await chat.press(spec_button("electronics", lang))
     # a question at the icon step
     r = await chat.send(ICON_QUESTION[lang])
     assert r.texts == [
@@ -281,7 +294,7 @@ async def test_junk_at_every_step(bot: Bot, lang: str) -> None:
     chat, account_id = await start(bot, lang)
     steps = [
         ("title", lambda: chat.send("{{7*7}}")),
-        ("specialization", lambda: chat.press(spec("electronics", lang))),
+        ("specialization", lambda: chat.press(spec_button("electronics", lang))),
         ("icon", lambda: chat.press(t("open_store.skip_icon", lang))),
         ("summary", None),
     ]
@@ -314,7 +327,7 @@ async def test_junk_at_every_step(bot: Bot, lang: str) -> None:
 async def test_cancel_from_the_summary(bot: Bot, lang: str) -> None:
     chat, account_id = await start(bot, lang)
     await chat.send(TITLE[lang])
-    await chat.press(spec("electronics", lang))
+    await chat.press(spec_button("electronics", lang))
     await chat.upload("logo.png", png(600, 600))
     r = await chat.press(t("actions.cancel", lang))
     assert r.texts == [t("commands.cancelled_short", lang)]
@@ -324,13 +337,13 @@ async def test_cancel_from_the_summary(bot: Bot, lang: str) -> None:
 async def test_a_button_of_an_abandoned_run_of_the_flow_does_not_confirm_the_new_one(bot: Bot) -> None:
     chat, account_id = await start(bot, "en", store_limit=2)
     await chat.send("First Title")
-    await chat.press(spec("apparel", "en"))
+    await chat.press(spec_button("apparel", "en"))
     await chat.press(t("open_store.skip_icon", "en"))
     old_confirm = chat.last.button("Confirm")  # under a summary that says "First Title"
     await chat.send("/cancel")
     await chat.send("/start open_store")
     await chat.send("Second Title")
-    await chat.press(spec("other", "en"))
+    await chat.press(spec_button("other", "en"))
     await chat.press(t("open_store.skip_icon", "en"))
     r = await chat.press_button(old_confirm)
     assert r.texts[0] == t("buttons.expired", "en")
