@@ -6,13 +6,14 @@ cannot be used to find out who sells on Joom.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
 from handlers.context import TurnContext
 from handlers.flows.base import Flow, resume_after_link
 from handlers.helpers import explain_refusal
-from services.email_address import clean_email, is_valid_email
+from services.email_address import clean_email, email_key, is_valid_email
 from services.linking import request_link_code, unlink, verify_link_code
 from services.results import Refused, Rule
 
@@ -95,6 +96,11 @@ class LinkFlow(Flow):
             await self.prompt(ctx)
 
     async def _send_code(self, ctx: TurnContext) -> None:
+        # Each code this flow sends has its own key: a resend is a new code, while the same
+        # send made twice (two messages handled at once, a turn retried) mails one. The address
+        # is part of the key, so two different addresses sent at once are two sends.
+        sent = int(ctx.state.data.get("codes_sent", 0))
+        address = hashlib.sha256(email_key(ctx.state.data["email"]).encode()).hexdigest()[:16]
         result = await request_link_code(
             sessions=ctx.core.sessions,
             policy=ctx.core.policy,
@@ -103,6 +109,7 @@ class LinkFlow(Flow):
             chat_user_id=ctx.inbound.user_id,
             email=ctx.state.data["email"],
             lang=ctx.lang,
+            idempotency_key=ctx.idempotency_key(f"link_code_{sent + 1}_{address}"),
             now=ctx.now,
         )
         if isinstance(result, Refused):
@@ -110,6 +117,7 @@ class LinkFlow(Flow):
             if Rule.EMAIL_INVALID in result.rules:
                 self.goto(ctx, "email")
             return
+        ctx.state.data["codes_sent"] = sent + 1
         self.goto(ctx, "code")
         buttons = self.choices(
             ctx, (ctx.text("link.resend"), "resend"), (ctx.text("link.other_email"), "email")

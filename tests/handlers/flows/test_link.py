@@ -4,6 +4,7 @@ registered one; wrong answers, an interruption, a repeated button, a restart and
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -249,3 +250,40 @@ async def test_an_already_linked_chat_can_link_another_account(bot: Bot, lang: s
     await chat.send(await code_from_mail(bot, "second@shop.example"))
     assert await linked(bot, chat) == second.id
     assert await bot.count(ChatLink) == 1
+
+
+async def test_the_address_sent_twice_at_once_mails_one_code(bot_any: Bot) -> None:
+    from tests.handlers.test_core import held_at_the_first_save
+
+    bot = bot_any
+    chat = bot.chat(lang="en")
+    await bot.seller(email="owner@shop.example")
+    await chat.send("/link")
+    cores = [bot.new_core(), bot.new_core()]
+    held_at_the_first_save(cores)  # both messages are handled from the same step, at once
+    await asyncio.gather(*(core.handle(chat.inbound(text="owner@shop.example")) for core in cores))
+    assert len(await bot.mails("owner@shop.example")) == 1
+    # the code that was mailed links the chat
+    await chat.send(await code_from_mail(bot, "owner@shop.example"))
+    assert await linked(bot, chat) is not None
+
+
+async def test_two_addresses_sent_at_once_are_two_sends(bot_any: Bot) -> None:
+    from tests.handlers.test_core import held_at_the_first_save
+
+    bot = bot_any
+    chat = bot.chat(lang="en")
+    await bot.seller(email="one@shop.example")
+    await bot.seller(email="two@shop.example")
+    await chat.send("/link")
+    cores = [bot.new_core(), bot.new_core()]
+    held_at_the_first_save(cores)
+    replies = await asyncio.gather(
+        cores[0].handle(chat.inbound(text="one@shop.example")),
+        cores[1].handle(chat.inbound(text="two@shop.example")),
+    )
+    # no error: the message saved first is told a code was sent; the other one, retried from
+    # the step that message reached, is read as an attempt at the code
+    texts = [[reply.text for reply in r] for r in replies]
+    assert [code_sent("en")] in texts
+    assert len(await bot.mails("one@shop.example")) == len(await bot.mails("two@shop.example")) == 1
