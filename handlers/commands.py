@@ -117,7 +117,7 @@ async def cancel(ctx: TurnContext) -> None:
         ctx.say("commands.nothing_to_cancel")
         return
     ctx.state.leave_flow()
-    ctx.state.resume_flow = None
+    ctx.state.forget_resume()
     understanding.topic_menu(ctx, "commands.cancelled")
 
 

@@ -73,7 +73,7 @@ async def hand_off(ctx: TurnContext, *, reason: str) -> None:
         ctx.say("group.private_only", buttons=[ctx.private_chat_button(ctx.text("actions.agent"), "agent")])
         return
     ctx.state.leave_flow()
-    ctx.state.resume_flow = None
+    ctx.state.forget_resume()
     ctx.state.misses = 0
     await handoff_service.start_handoff(
         sessions=ctx.core.sessions,

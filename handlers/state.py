@@ -37,8 +37,10 @@ class ConversationState:
     group_seq: int = 0
     # consecutive questions the bot could not answer; two in a row offer a human agent
     misses: int = 0
-    # the flow to resume after the account is linked (e.g. open_store asked by an unlinked user)
+    # the flow to resume after the account is linked (e.g. open_store asked by an unlinked user),
+    # and the answers it already has (e.g. the pickup city)
     resume_flow: str | None = None
+    resume_data: dict[str, Any] = field(default_factory=dict)
     # the seller chose the reply language with /lang (still followed by detection per message)
     lang_chosen: bool = False
 
@@ -70,6 +72,10 @@ class ConversationState:
 
     def leave_flow(self) -> None:
         self.flow, self.step, self.data = None, None, {}
+
+    def forget_resume(self) -> None:
+        """No flow waits for the account to be linked any more."""
+        self.resume_flow, self.resume_data = None, {}
 
     # -- buttons -----------------------------------------------------------------------------
     def new_button_group(self) -> int:

@@ -276,6 +276,14 @@ class Bot:
         await self.mail.drain()
         return [m for m in self.outbox.messages() if to is None or m["To"] == to]
 
+    async def link_code(self, to: str) -> str:
+        """The 6-digit linking code of the last mail to `to`."""
+        mails = await self.mails(to)
+        assert mails, f"no mail to {to}"
+        match = re.search(r"^\s+(\d{6})\s*$", mails[-1].get_content(), re.MULTILINE)
+        assert match is not None, "no 6-digit code in the mail"
+        return match.group(1)
+
     async def seller(
         self, *, email: str | None = None, link: Chat | None = None, stores: int = 0, **kw: Any
     ) -> Any:

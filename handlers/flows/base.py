@@ -80,6 +80,11 @@ class Flow:
         ctx.say("files.unexpected")
         await self.prompt(ctx)
 
+    async def resume(self, ctx: TurnContext, data: dict[str, Any]) -> None:
+        """Go on after the account was linked, with the answers `link_first` kept (`data`);
+        by default the flow starts over."""
+        await self.begin(ctx)
+
     # -- helpers for subclasses -------------------------------------------------------------
     def enter(self, ctx: TurnContext, step: str, **data: Any) -> None:
         """Start this flow at `step`; `flow_id` makes the flow's idempotency keys unique."""
@@ -122,9 +127,9 @@ def flow_named(ctx: TurnContext, name: str | None) -> Flow | None:
     return ctx.core.flows.get(name) if name else None
 
 
-async def start_flow(ctx: TurnContext, name: str) -> None:
+async def start_flow(ctx: TurnContext, name: str, resume_data: dict[str, Any] | None = None) -> None:
     """Open a flow: in a group, offer the private chat instead; without a linked account, link
-    first and come back to this flow."""
+    first and come back to this flow. `resume_data`: answers kept while the account was linked."""
     if name == "agent":
         from handlers.handoff import hand_off
 
@@ -140,20 +145,30 @@ async def start_flow(ctx: TurnContext, name: str) -> None:
         return
     ctx.state.leave_flow()
     if flow.needs_account and await ctx.account_id() is None:
-        ctx.state.resume_flow = name
-        link = flow_named(ctx, "link")
-        assert link is not None
-        await link.begin(ctx)
+        await link_first(ctx, name, resume_data or {})
         return
-    await flow.begin(ctx)
+    if resume_data:
+        await flow.resume(ctx, resume_data)
+    else:
+        await flow.begin(ctx)
+
+
+async def link_first(ctx: TurnContext, name: str, data: dict[str, Any]) -> None:
+    """Link the chat to an account, then go on with flow `name`, handing it `data` (answers it
+    already has, e.g. the pickup city, so the seller is not asked again)."""
+    ctx.state.resume_flow, ctx.state.resume_data = name, dict(data)
+    link = flow_named(ctx, "link")
+    assert link is not None
+    await link.begin(ctx)
 
 
 async def resume_after_link(ctx: TurnContext) -> None:
     """Called by the link flow once linked: go on with the flow the seller first asked for."""
-    name, ctx.state.resume_flow = ctx.state.resume_flow, None
+    name, data = ctx.state.resume_flow, ctx.state.resume_data
+    ctx.state.forget_resume()
     ctx.forget_account()
     if name:
-        await start_flow(ctx, name)
+        await start_flow(ctx, name, data)
 
 
 async def continue_flow_after_interruption(ctx: TurnContext) -> None:

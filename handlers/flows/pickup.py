@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from handlers.context import TurnContext
-from handlers.flows.base import Flow
+from handlers.flows.base import Flow, link_first
 from handlers.helpers import explain_refusal
 from handlers.parsing import parse_count, parse_date
 from services.cities import canonical_city, city_name
@@ -30,10 +30,21 @@ FIELDS = ("address", "phone", "parcels", "date")
 
 class PickupFlow(Flow):
     name = "pickup"
+    # The city comes first and needs no account: the SF Express instructions are for anyone.
+    # Booking a door pickup does; the account is linked then, keeping the city.
+    needs_account = False
     free_text_steps = frozenset({"address"})
 
     async def begin(self, ctx: TurnContext) -> None:
         self.enter(ctx, "city")
+        await self.prompt(ctx)
+
+    async def resume(self, ctx: TurnContext, data: dict[str, Any]) -> None:
+        option = shipping_option(str(data.get("city", "")), policy=ctx.core.policy)
+        if not isinstance(option, DoorPickup):  # the pickup cities changed meanwhile: ask again
+            await self.begin(ctx)
+            return
+        self.enter(ctx, "address", city=option.city)
         await self.prompt(ctx)
 
     async def prompt(self, ctx: TurnContext) -> None:
@@ -92,6 +103,10 @@ class PickupFlow(Flow):
             return False
         option = shipping_option(text, policy=policy)
         if isinstance(option, DoorPickup):
+            if await ctx.account_id() is None:
+                ctx.say("pickup.door_pickup", city=option.city)
+                await link_first(ctx, self.name, {"city": option.city})
+                return True
             ctx.state.data["city"] = option.city
             self.goto(ctx, "address")
             ctx.say("pickup.door_pickup", city=option.city)

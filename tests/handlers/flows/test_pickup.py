@@ -223,3 +223,65 @@ async def test_questions_and_junk_at_every_step(bot: Bot, lang: str) -> None:
     r = await chat.press(t("actions.cancel", lang))
     assert r.texts == [t("commands.cancelled_short", lang)]
     assert await bot.count(PickupBooking) == 0
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_another_city_needs_no_account(bot: Bot, lang: str) -> None:
+    chat = bot.chat(lang=lang)  # not linked
+    r = await chat.send("/start pickup")
+    assert r.texts == [t("pickup.ask_city", lang, cities=["Shenzhen"])]
+    r = await chat.send({"zh": "北京", "en": "Beijing"}[lang])
+    warehouse = bot.policy.warehouse_address_zh if lang == "zh" else bot.policy.warehouse_address
+    assert r.texts == [t("pickup.send_by_sf", lang, city="Beijing", cities=["Shenzhen"], warehouse=warehouse)]
+    assert await chat.where() == (None, None)
+    assert await bot.mails() == [] and await bot.count(PickupBooking) == 0
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_door_pickup_links_the_account_first_and_keeps_the_city(bot: Bot, lang: str) -> None:
+    chat = bot.chat(lang=lang)  # not linked
+    account = await bot.seller(email="owner@shop.example")
+    await chat.send("/start pickup")
+    r = await chat.send(SHENZHEN[lang])
+    assert r.texts == [
+        t("pickup.door_pickup", lang, city="Shenzhen"),
+        t("link.intro_for", lang, action=t("actions.pickup", lang)),
+        t("link.ask_email", lang),
+    ]
+    await chat.send("owner@shop.example")
+    await bot.restart()  # a restart while linking loses neither the link nor the city
+    r = await chat.send(await bot.link_code("owner@shop.example"))
+    # linked, and the booking goes on at the address: the city is not asked again
+    assert r.texts == [t("link.linked", lang), t("pickup.ask_address", lang, city="Shenzhen")]
+    await chat.send(ADDRESS[lang])
+    await chat.send("13800138000")
+    await chat.send("2")
+    await chat.send(tomorrow(bot).isoformat())
+    r = await chat.press(t("actions.confirm", lang))
+    [booking] = await bot.rows(PickupBooking)
+    assert (booking.account_id, booking.city, booking.parcels) == (account.id, "Shenzhen", 2)
+    assert r.texts == [
+        t(
+            "pickup.booked",
+            lang,
+            booking_id=booking.id,
+            city="Shenzhen",
+            address=ADDRESS[lang],
+            phone=booking.phone,
+            parcels=2,
+            date=tomorrow(bot).isoformat(),
+        )
+    ]
+
+
+async def test_cancel_while_linking_forgets_the_pickup(bot: Bot) -> None:
+    chat = bot.chat(lang="en")
+    await bot.seller(email="owner@shop.example")
+    await chat.send("/start pickup")
+    await chat.send("Shenzhen")
+    await chat.send("/cancel")
+    await chat.send("/link")
+    await chat.send("owner@shop.example")
+    r = await chat.send(await bot.link_code("owner@shop.example"))
+    assert r.texts == [t("link.linked", "en")]  # no pickup questions after a plain /link
+    assert await chat.where() == (None, None)
