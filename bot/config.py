@@ -46,6 +46,8 @@ class DatabaseSettings(BaseModel):
     # run migrations at start-up (the embedded default always does)
     auto_migrate: bool = True
     echo: bool = False
+    # days expired links and codes, old idempotency keys and icons of unfinished flows are kept
+    keep_expired_days: int = Field(default=30, ge=1)
 
 
 class TelegramSettings(BaseModel):

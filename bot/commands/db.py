@@ -2,12 +2,13 @@
 
 `sellerbot db upgrade` applies the migrations (needed on PostgreSQL when `auto_migrate` is off;
 the embedded SQLite default migrates itself at start-up), `sellerbot db current` tells where the
-database stands.
+database stands, `sellerbot db purge` deletes what has expired (`services.housekeeping`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -23,6 +24,8 @@ from services.db import (
     sqlite_file,
     upgrade_schema,
 )
+from services.housekeeping import Purged, purge_expired
+from services.models import utcnow
 
 
 def shown_url(url: str) -> str:
@@ -46,7 +49,7 @@ def embedded_database_missing(settings: Settings) -> Path | None:
 
 @click.group("db")
 def db() -> None:
-    """The database: migrations."""
+    """The database: migrations and housekeeping."""
 
 
 @db.command("upgrade")
@@ -96,3 +99,32 @@ def current(settings: Settings) -> None:
         f"{shown_url(settings.database_url)}: revision {revision or '(empty)'},"
         f" head {head_revision()}: {state}"
     )
+
+
+@db.command("purge")
+@click.option(
+    "--keep-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep what expired fewer days ago than this (default: database.keep_expired_days).",
+)
+@with_settings
+def purge(settings: Settings, keep_days: int | None) -> None:
+    """Delete expired links and codes, old idempotency keys and icons of unfinished flows."""
+    if embedded_database_missing(settings):
+        fail(f"no database yet at {shown_url(settings.database_url)}; nothing to purge")
+    days = keep_days or settings.database.keep_expired_days
+
+    async def run() -> Purged:
+        database = await open_settings_database(settings)
+        try:
+            return await purge_expired(sessions=database.sessions, keep_days=days, now=utcnow())
+        finally:
+            await database.close()
+
+    try:
+        purged = asyncio.run(run())
+    except Exception as exc:
+        fail(f"cannot purge {shown_url(settings.database_url)}: {exc}")
+    parts = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in asdict(purged).items())
+    click.echo(f"deleted {purged.total} expired row(s), keeping the last {days} day(s): {parts}")

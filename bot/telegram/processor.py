@@ -43,6 +43,7 @@ from bot.telegram.translate import CHANNEL, chat_key, is_addressed, language_hin
 from handlers import replies
 from services import inbound_queue as queue
 from services.db import Sessions, is_unavailable
+from services.housekeeping import purge_expired
 from services.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class UpdateProcessor:
         concurrent_handling: int = 8,
         lease_seconds: float = 30.0,
         keep_updates_hours: int = 48,
+        keep_expired_days: int = 30,
         sweep_seconds: float = SWEEP_SECONDS,
         stats: Stats | None = None,
     ) -> None:
@@ -97,6 +99,7 @@ class UpdateProcessor:
         self._slots = asyncio.Semaphore(concurrent_handling)
         self.lease_seconds = lease_seconds
         self.keep_updates_hours = keep_updates_hours
+        self.keep_expired_days = keep_expired_days
         self.sweep_seconds = sweep_seconds
         self.stats = stats or Stats()
         self._hints: dict[str, None] = {}  # chats to look at, in arrival order
@@ -186,7 +189,7 @@ class UpdateProcessor:
                 await self._sweep()
                 next_sweep = now + self.sweep_seconds
             if now >= next_prune:
-                self._spawn(self._prune())
+                self._spawn(self.housekeeping())
                 next_prune = now + PRUNE_EVERY_SECONDS
             self._wake.clear()
             self._start_workers()
@@ -205,14 +208,22 @@ class UpdateProcessor:
         for chat in chats:
             self._hints.setdefault(chat, None)
 
-    async def _prune(self) -> None:
+    async def housekeeping(self) -> None:
+        """Forget handled updates and delete expired rows (hourly; errors are logged, never raised)."""
         try:
             before = utcnow() - timedelta(hours=self.keep_updates_hours)
             pruned = await queue.prune_updates(self.sessions, channel=CHANNEL, before=before)
             if pruned:
                 log.info("forgot %d handled update(s)", pruned)
+            # Expired links and codes, old idempotency keys, icons of unfinished flows. Every
+            # process may do it: the deletes are idempotent.
+            purged = await purge_expired(
+                sessions=self.sessions, keep_days=self.keep_expired_days, now=utcnow()
+            )
+            if purged.total:
+                log.info("deleted %d expired row(s): %s", purged.total, purged)
         except Exception as exc:
-            self._db_trouble("pruning old updates", exc)
+            self._db_trouble("deleting old updates and expired rows", exc)
 
     def _start_workers(self) -> None:
         for chat in list(self._hints):

@@ -297,6 +297,7 @@ async def start_telegram(
         concurrent_handling=telegram.concurrent_handling,
         lease_seconds=telegram.lease_seconds,
         keep_updates_hours=telegram.keep_updates_hours,
+        keep_expired_days=settings.database.keep_expired_days,
     )
     runtime = TelegramRuntime(
         settings=settings,

@@ -188,6 +188,14 @@ class OpenStoreFlow(Flow):
             icon = await uploads.load_upload(
                 sessions=ctx.core.sessions, upload_id=data["icon_upload"], conversation_id=ctx.conversation_id
             )
+            if icon is None:  # deleted as an unfinished flow's file: never open without saying so
+                data.pop("icon_upload")
+                data.pop("icon_desc", None)
+                ctx.say("open_store.icon_lost")
+                data["editing"] = True
+                self.goto(ctx, "icon")
+                await self.prompt(ctx)
+                return
         result = await open_store(
             sessions=ctx.core.sessions,
             policy=ctx.core.policy,

@@ -63,3 +63,33 @@ def test_upgrade_on_postgresql() -> None:
         assert "up to date" in invoke("db", "current", "--db", url).stdout
     finally:
         asyncio.run(admin(f"DROP DATABASE {name} WITH (FORCE)"))
+
+
+def test_purge_deletes_expired_rows_and_says_how_many(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    missing = invoke("db", "purge", "--data-dir", str(data))
+    assert missing.exit_code == 2 and "no database yet" in missing.stderr and not data.exists()
+    assert invoke("db", "upgrade", "--data-dir", str(data)).exit_code == 0
+
+    async def old_token() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{data / 'sellerbot.db'}")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO reset_tokens (email_key, token_hash, created_at, expires_at)"
+                    " VALUES ('a@b.c', :h, '2020-01-01 00:00:00.000000', '2020-01-01 00:30:00.000000')"
+                ),
+                {"h": "f" * 64},
+            )
+        await engine.dispose()
+
+    asyncio.run(old_token())
+    result = invoke("db", "purge", "--data-dir", str(data), "--keep-days", "7")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("deleted 1 expired row(s), keeping the last 7 day(s): 1 reset tokens")
+    again = invoke("db", "purge", "--data-dir", str(data))
+    assert again.exit_code == 0 and again.stdout.startswith(
+        "deleted 0 expired row(s), keeping the last 30 day(s)"
+    )
+    bad = CliRunner().invoke(main, ["db", "purge", "--data-dir", str(data), "--keep-days", "0"])
+    assert bad.exit_code == 2 and "--keep-days" in bad.output

@@ -255,3 +255,29 @@ async def test_handling_goes_on_after_a_database_outage_in_the_middle(
     finally:
         await runtime.stop()
         await proxy.close()
+
+
+async def test_the_hourly_housekeeping_deletes_expired_links_of_long_ago(tg: Harness) -> None:
+    from datetime import timedelta
+
+    from services.models import ResetToken, utcnow
+    from services.password_reset import request_password_reset
+
+    await tg.seller(tg.private(language="en"), email="owner@shop.example")
+    runtime = tg.runtime
+    for days_ago in (40, 1):  # the default keeps 30 days
+        assert (
+            await request_password_reset(
+                sessions=tg.sessions,
+                policy=runtime.settings.policy,
+                mail=runtime.app.mail,
+                email="owner@shop.example",
+                lang="en",
+                actor="test",
+                now=utcnow() - timedelta(days=days_ago),
+            )
+        ).ok
+    await runtime.processor.housekeeping()
+    async with tg.sessions() as session:
+        [kept] = (await session.scalars(select(ResetToken))).all()
+    assert kept.created_at > utcnow() - timedelta(days=2)

@@ -350,3 +350,26 @@ async def test_a_button_of_an_abandoned_run_of_the_flow_does_not_confirm_the_new
     assert await stores(bot, account_id) == []
     r = await chat.press("Confirm")
     assert [s.title for s in await stores(bot, account_id)] == ["Second Title"]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_an_icon_deleted_while_the_flow_waited_is_asked_for_again(bot: Bot, lang: str) -> None:
+    from services.housekeeping import purge_expired
+
+    chat, account_id = await start(bot, lang)
+    await chat.send(TITLE[lang])
+    await chat.press(spec_button("electronics", lang))
+    r = await chat.upload("logo.png", png(600, 600))
+    assert r.texts[-1] == summary(lang, TITLE[lang], "electronics", "PNG 600×600")
+    # the seller comes back after a month: housekeeping has deleted the unused icon
+    bot.clock.advance(days=31)
+    purged = await purge_expired(sessions=bot.sessions, keep_days=30, now=bot.clock.now)
+    assert purged.uploads == 1
+    r = await chat.press(t("actions.confirm", lang))
+    assert r.texts == [t("open_store.icon_lost", lang), ask_icon(lang)]
+    assert await stores(bot, account_id) == []  # not opened without the icon the summary showed
+    r = await chat.upload("logo.png", png(700, 700))
+    assert r.texts[-1] == summary(lang, TITLE[lang], "electronics", "PNG 700×700")
+    await chat.press(t("actions.confirm", lang))
+    [store] = await stores(bot, account_id)
+    assert store.icon_format == "PNG"
