@@ -39,7 +39,16 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 
 
 class InputError(Exception):
-    """What the user typed cannot be sent (a missing file, an unknown button number)."""
+    """What the user typed cannot be sent (a missing file, a folder, no path). `key` names the
+    message under `channel.console` in the reply catalogue; `str()` is the English text (for
+    JSON lines), `message(lang)` the text in the chat's language."""
+
+    def __init__(self, key: str, **context: Any) -> None:
+        self.key, self.context = key, context
+        super().__init__(self.message("en"))
+
+    def message(self, lang: str) -> str:
+        return catalogue.say(f"channel.console.{self.key}", lang, **self.context)
 
 
 @dataclass
@@ -102,7 +111,7 @@ class ConsoleSession:
 
     async def send_file(self, path_text: str) -> list[Reply]:
         if not path_text:
-            raise InputError("usage: /file PATH")
+            raise InputError("file_usage")
         data, name = await asyncio.to_thread(read_file, path_text)
         return await self._handle(files=(InboundFile(name=name, data=data),), addressed=True)
 
@@ -192,12 +201,12 @@ def read_file(path_text: str) -> tuple[bytes, str]:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise InputError(f"{path}: the file is too large ({size} bytes)")
+            raise InputError("file_too_large", path=str(path), size=size, limit=MAX_FILE_BYTES)
         return path.read_bytes(), path.name
     except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not a file") from None
+        raise InputError("file_is_folder", path=str(path)) from None
     except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from None
+        raise InputError("file_unreadable", path=str(path), reason=exc.strerror or str(exc)) from None
 
 
 # -- JSON lines ---------------------------------------------------------------------------------
@@ -345,7 +354,7 @@ async def run_interactive(session: ConsoleSession, *, intro: str, poll_seconds: 
             try:
                 shown = await session.send_text(line)
             except InputError as exc:
-                out(f"!    {exc}")
+                out(f"!    {exc.message(session.lang)}")
                 continue
             if was_group and not session.is_group:
                 out(session.say("now_private"))
@@ -356,7 +365,7 @@ async def run_interactive(session: ConsoleSession, *, intro: str, poll_seconds: 
         poller.cancel()
         # Wait for the poller to stop before the caller closes the database under it.
         await asyncio.gather(poller, return_exceptions=True)
-        out("bye")
+        out(session.say("bye"))
 
 
 def stdin_is_terminal() -> bool:

@@ -64,16 +64,6 @@ async def _chat(
         settings.app = settings.app.model_copy(update={"default_language": lang})
     app = await build_app(settings)
     try:
-        notes = [f"sellerbot — data in {settings.data_path} (mail outbox: {settings.outbox_path})"]
-        if demo:
-            seller = await ensure_demo_seller(
-                sessions=app.database.sessions, policy=settings.policy, channel=CHANNEL, chat_user_id=user_id
-            )
-            notes.append(f"demo seller {seller.email} is linked to you (user {user_id})")
-            icon = ensure_demo_icon(settings.data_path, policy=settings.policy)
-            notes.append(f"a store icon to try: /file {icon}")
-        elif not await _linked(app, user_id):
-            notes.append("to try the actions (open a store, more stores, …) start with --demo: a demo seller")
         session = ConsoleSession(
             core=app.core,
             user_id=user_id,
@@ -81,12 +71,23 @@ async def _chat(
             language_hint=lang,
             received_dir=settings.data_path / "received",
         )
+        # The console's own notes are in the language of its hints (--lang, else the default).
+        notes = [session.say("intro_data", data=str(settings.data_path), outbox=str(settings.outbox_path))]
+        if demo:
+            seller = await ensure_demo_seller(
+                sessions=app.database.sessions, policy=settings.policy, channel=CHANNEL, chat_user_id=user_id
+            )
+            notes.append(session.say("intro_demo", email=seller.email, user=user_id))
+            icon = ensure_demo_icon(settings.data_path, policy=settings.policy)
+            notes.append(session.say("intro_icon", path=str(icon)))
+        elif not await _linked(app, user_id):
+            notes.append(session.say("intro_try_demo"))
         if jsonl:
             await run_jsonl(session, sys.stdin, sys.stdout)
             return
         if group:
-            notes.append("group chat: address the bot with @sellerbot or a /command")
-        notes.append("type your question; a number picks a button; /file PATH sends a file; /quit ends")
+            notes.append(session.say("intro_group"))
+        notes.append(session.say("intro_help"))
         await run_interactive(session, intro="\n".join(notes))
     finally:
         await app.close()

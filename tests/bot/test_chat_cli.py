@@ -227,14 +227,15 @@ def test_the_newcomers_path_with_the_demo_seller_then_interactive(data: Path) ->
     )
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert f"demo seller {DEMO_EMAIL} is linked to you (user newcomer)" in out
-    assert f"a store icon to try: /file {data / 'demo-icon.png'}" in out
+    # the console's notes are in the bot's default language (Chinese) without --lang
+    assert f"演示商家 {DEMO_EMAIL} 已绑定到您(用户 newcomer)" in out
+    assert f"可以试用的店铺图标:/file {data / 'demo-icon.png'}" in out
     # the conversation goes on in the language it had (English)
     assert "• Sunrise Gadgets — electronics" in out
     assert "     [1] Apparel" in out
     assert "Icon accepted: PNG, 550×550 pixels." in out
     assert "Your store “Moonlight Apparel” (apparel) is open." in out
-    assert out.rstrip().endswith("bye") and "never read" not in out
+    assert out.rstrip().endswith("再见") and "never read" not in out
     with sqlite3.connect(data / "sellerbot.db") as db:
         assert db.execute("SELECT email FROM accounts").fetchall() == [(DEMO_EMAIL,)]
         assert db.execute("SELECT title, icon_format FROM stores ORDER BY id").fetchall() == [
@@ -253,4 +254,10 @@ def test_bad_options_are_refused(tmp_path: Path) -> None:
 def test_without_the_demo_an_unlinked_user_is_told_how_to_try_the_actions(data: Path) -> None:
     result = CliRunner().invoke(main, ["chat", "--data-dir", str(data), "--user", "newbie"], input="/quit\n")
     assert result.exit_code == 0, result.output
-    assert "start with --demo" in result.output and result.output.rstrip().endswith("bye")
+    assert "请加 --demo 启动" in result.output and result.output.rstrip().endswith("再见")
+    english = CliRunner().invoke(
+        main, ["chat", "--data-dir", str(data), "--user", "newbie", "--lang", "en"], input="/quit\n"
+    )
+    assert english.exit_code == 0, english.output
+    assert "start with --demo" in english.output and f"data in {data}" in english.output
+    assert english.output.rstrip().endswith("bye")

@@ -75,12 +75,16 @@ async def test_file_sends_a_file(bot: Bot, tmp_path: Path) -> None:
     await s.send_text("电子产品")
     replies = await s.send_text(f"/file {icon}")
     assert replies[0].text == t("open_store.icon_ok", "zh", format="PNG", width=600, height=600)
-    with pytest.raises(InputError, match="usage"):
+    with pytest.raises(InputError, match="usage") as usage:
         await s.send_text("/file")
-    with pytest.raises(InputError, match=r"missing\.png"):
+    # shown in the chat's language at the terminal
+    assert usage.value.message("zh") == "用法:/file 文件路径(例如 /file ~/logo.png)"
+    with pytest.raises(InputError, match=r"missing\.png") as missing:
         await s.send_text(f"/file {tmp_path / 'missing.png'}")
-    with pytest.raises(InputError, match="folder"):
+    assert missing.value.message("zh").startswith(f"{tmp_path / 'missing.png'}:无法读取")
+    with pytest.raises(InputError, match="folder") as folder:
         await s.send_text(f"/file {tmp_path}")
+    assert folder.value.message("zh") == f"{tmp_path}:这是文件夹,不是文件"
     # only "/file" itself is the file command
     replies = await s.send_text("/files")
     assert replies[0].text == t("commands.unknown", "zh", command="files", commands=COMMANDS)
