@@ -62,6 +62,7 @@ def availability(settings: HandoffSettings, now: datetime, lang: str) -> str | N
         lang,
         in_days=in_days,
         weekday=names[back.weekday()],
+        date=back.date().isoformat(),
         time=back.strftime("%H:%M"),
         **context,
     )

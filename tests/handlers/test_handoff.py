@@ -181,6 +181,22 @@ async def test_the_seller_is_told_when_a_person_will_answer(
         assert said in r.text
 
 
+@pytest.mark.parametrize("lang", LANGS)
+async def test_during_the_holidays_the_seller_is_told_the_date_the_team_is_back(bot: Bot, lang: str) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from services.handoff_settings import HandoffSettings
+
+    national_day = [f"2026-10-0{d}" for d in range(1, 8)]
+    bot.core = bot.new_core(handoff=HandoffSettings(holidays=national_day))
+    bot.clock.now = datetime(2026, 9, 30, 19, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # Wednesday evening
+    chat = bot.chat(lang=lang)
+    r = await chat.send("/agent")
+    said = {"zh": "客服将于2026-10-08(周四)09:00上班后", "en": "on Thursday, 2026-10-08, at 09:00"}[lang]
+    assert said in r.text
+
+
 async def test_a_rating_press_is_recorded_once_and_a_second_press_changes_nothing(bot: Bot) -> None:
     chat = bot.chat(lang="zh")
     await chat.send("/agent")

@@ -143,7 +143,7 @@ VALUES: dict[str, list[Any]] = {
     "days": ["Monday to Friday"],
     "hours": ["09:00–18:00", ""],
     "zone": ["Beijing time"],
-    "in_days": [0, 1, 3],
+    "in_days": [0, 1, 3, 9],
     "weekday": ["Monday"],
     "time": ["09:00"],
     "first": ["Monday"],

@@ -69,3 +69,29 @@ def test_all_day_and_around_the_clock() -> None:
 def test_bad_settings_are_refused(values: dict) -> None:
     with pytest.raises(ValidationError):
         HandoffSettings(**values)
+
+
+def national_day(day: int, hour: int) -> datetime:
+    """A moment in Beijing time in October 2026."""
+    return datetime(2026, 10, day, hour, tzinfo=SHANGHAI)
+
+
+def test_holidays_are_off_and_make_up_workdays_on() -> None:
+    settings = HandoffSettings(
+        holidays=[f"2026-10-0{d}" for d in range(1, 8)],  # National Day week, Thursday to Wednesday
+        workdays=["2026-10-10"],  # a make-up working Saturday
+    )
+    hours = settings.hours
+    assert not hours.is_open(national_day(2, 10))  # a Friday, but a holiday
+    # the evening before the holidays: back after them, not on Thursday morning
+    assert hours.next_opening(national_day(1, 8)) == national_day(8, 9)
+    assert hours.next_opening(datetime(2026, 9, 30, 19, tzinfo=SHANGHAI)) == national_day(8, 9)
+    assert hours.is_open(national_day(10, 10))  # Saturday, a workday
+    assert not hours.is_open(national_day(11, 10))  # Sunday
+
+
+def test_a_holiday_as_a_workday_too_is_refused() -> None:
+    with pytest.raises(ValidationError, match="both a holiday and a workday"):
+        HandoffSettings(holidays=["2026-10-01"], workdays=["2026-10-01"])
+    with pytest.raises(ValidationError):
+        HandoffSettings(holidays=["the first of October"])
