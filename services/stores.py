@@ -160,8 +160,9 @@ def forbidden_content(title: str) -> list[str]:
     return found
 
 
-def title_violations(title: str, *, existing_keys: Sequence[str], policy: Policy) -> list[Violation]:
-    """Every rule the title breaks: length, forbidden content, a duplicate of another store."""
+def title_violations(title: str, *, existing_titles: Sequence[str], policy: Policy) -> list[Violation]:
+    """Every rule the title breaks: length, forbidden content, a duplicate of another store of the
+    account (`existing_titles`; the refusal quotes that store's title as it is written)."""
     cleaned = clean_title(title)
     problems = []
     if not policy.title_min_length <= len(cleaned) <= policy.title_max_length:
@@ -174,8 +175,9 @@ def title_violations(title: str, *, existing_keys: Sequence[str], policy: Policy
     found = forbidden_content(title)
     if found:
         problems.append(Violation(Rule.TITLE_FORBIDDEN_CONTENT, {"title": cleaned, "found": found}))
-    if cleaned and title_key(cleaned) in existing_keys:
-        problems.append(Violation(Rule.TITLE_DUPLICATE, {"title": cleaned}))
+    same = next((t for t in existing_titles if title_key(t) == title_key(cleaned)), None) if cleaned else None
+    if same is not None:
+        problems.append(Violation(Rule.TITLE_DUPLICATE, {"title": same}))
     return problems
 
 
@@ -349,7 +351,7 @@ async def open_store(
         violations = opening_blockers(
             state=account.state, store_limit=account.store_limit, stores=len(stores)
         )
-        violations += title_violations(title, existing_keys=[s.title_key for s in stores], policy=policy)
+        violations += title_violations(title, existing_titles=[s.title for s in stores], policy=policy)
         parsed, problems = _specialization_violation(specialization)
         violations += problems
         icon_info, problems = _icon_violations(icon, policy)
@@ -463,7 +465,7 @@ async def import_store(
         if account is None:
             return Outcome(refuse(Violation(Rule.ACCOUNT_NOT_FOUND, {"account_id": account_id})))
         stores = await account_stores(session, account.id)
-        violations = title_violations(title, existing_keys=[s.title_key for s in stores], policy=policy)
+        violations = title_violations(title, existing_titles=[s.title for s in stores], policy=policy)
         parsed = None
         if specialization is not None:
             parsed, problems = _specialization_violation(specialization)

@@ -323,7 +323,7 @@ def store_create(
     """Record a store that exists on the platform (its title follows the title rules; the store
     limit and account state are not checked, the platform already decided)."""
     policy = settings.policy
-    problems = title_violations(title, existing_keys=(), policy=policy)
+    problems = title_violations(title, existing_titles=(), policy=policy)
     if problems:
         refuse_input(problems, policy)
     now = datetime.now(UTC)

@@ -24,7 +24,6 @@ from services.stores import (
     open_store,
     opening_blockers,
     parse_specialization,
-    title_key,
     title_violations,
 )
 
@@ -159,8 +158,8 @@ class OpenStoreFlow(Flow):
         account_id = await ctx.account_id()
         assert account_id is not None
         async with ctx.core.sessions() as session:
-            existing = [title_key(s.title) for s in await list_stores(session, account_id=account_id)]
-        violations = title_violations(text, existing_keys=existing, policy=ctx.core.policy)
+            existing = [s.title for s in await list_stores(session, account_id=account_id)]
+        violations = title_violations(text, existing_titles=existing, policy=ctx.core.policy)
         if violations:
             explain_refusal(ctx, refuse(*violations))
             ctx.say("open_store.ask_title_again")

@@ -102,7 +102,9 @@ async def test_titles_are_unique_per_account_not_globally(db: Database, policy: 
     assert (await opened(db, policy, first.id, "Sunrise")).ok
     duplicate = await opened(db, policy, first.id, "SUNRISE")
     assert duplicate.rules == {Rule.TITLE_DUPLICATE}
-    assert duplicate.violation(Rule.TITLE_DUPLICATE).params == {"title": "SUNRISE"}
+    assert duplicate.violation(Rule.TITLE_DUPLICATE).params == {
+        "title": "Sunrise"
+    }  # the existing store, as written
     assert (await opened(db, policy, second.id, "Sunrise")).ok
 
 

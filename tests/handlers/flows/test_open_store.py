@@ -97,7 +97,8 @@ async def test_open_a_store_with_an_icon(bot_any: Bot, lang: str) -> None:
         ("JOOM Official", {"zh": "“Joom”字样", "en": "the word “Joom”"}),
         ("A", {"zh": "店铺名称应为2到50个字符(当前1个)", "en": "must be 2 to 50 characters (it has 1)"}),
         ("x" * 51, {"zh": "当前51个", "en": "(it has 51)"}),
-        ("store 1", {"zh": "您已有名为“store 1”的店铺", "en": "You already have a store called “store 1”"}),
+        # typed in lower case: the refusal names the store as it is written
+        ("store 1", {"zh": "您已有名为“Store 1”的店铺", "en": "You already have a store called “Store 1”"}),
         ("www.best-shop.com", {"zh": "网址", "en": "a web address"}),
         ("http://x.cn/shop", {"zh": "网址", "en": "a web address"}),
         ("mail me at boss@shop.cn", {"zh": "电子邮箱地址", "en": "an e-mail address"}),
