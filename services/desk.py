@@ -27,6 +27,7 @@ from services.accounts import AccountView, get_account
 from services.db import Sessions, write_transaction
 from services.handoff import OPEN_STATUSES, HandoffView, get_handoff
 from services.models import (
+    Delivery,
     DeskHandoff,
     DeskMessage,
     DeskMessageKind,
@@ -145,7 +146,8 @@ def _message(row: DeskMessage) -> DeskMessageView:
 # -- what needs doing ---------------------------------------------------------------------------
 def _unfinished(chat_id: str):
     """A handoff the desk still owes something: open without a card, open with seller turns not
-    yet relayed, closed without the closing notice, rated without the rating notice."""
+    yet relayed, closed without the closing notice, rated without the rating notice, an agent's
+    message that did not reach the seller and was not reported."""
     desk_of_this_chat = and_(
         DeskHandoff.handoff_id.is_not(None),
         DeskTopic.chat_id == chat_id,
@@ -156,6 +158,13 @@ def _unfinished(chat_id: str):
         Turn.id > DeskHandoff.relayed_turn_id,
         Turn.created_at >= Handoff.created_at,
     )
+    # An agent's message the seller's channel refused, not yet reported in the topic.
+    undelivered = exists().where(
+        Delivery.conversation_id == Handoff.conversation_id,
+        Delivery.created_at >= Handoff.created_at,
+        Delivery.failed_at.is_not(None),
+        Delivery.failure_noticed_at.is_(None),
+    )
     return or_(
         and_(Handoff.status.in_(OPEN_STATUSES), DeskHandoff.handoff_id.is_(None)),
         and_(
@@ -164,6 +173,7 @@ def _unfinished(chat_id: str):
                 and_(Handoff.status.in_(OPEN_STATUSES), unrelayed),
                 and_(Handoff.status == HandoffStatus.CLOSED, DeskHandoff.closed_noticed_at.is_(None)),
                 and_(Handoff.rating.is_not(None), DeskHandoff.rating_noticed_at.is_(None)),
+                undelivered,
             ),
         ),
     )

@@ -574,12 +574,77 @@ async def mark_delivered(
     return await write_transaction(sessions, work)
 
 
+DELIVERY_FAILURES = ("blocked", "refused", "error")
+
+
+async def mark_delivery_failed(
+    *, sessions: Sessions, delivery_id: int, failure: str, now: datetime | None = None
+) -> None:
+    """The seller's channel refused a delivery for good (`failure`: one of DELIVERY_FAILURES);
+    the agents' desk will say so in the conversation's topic."""
+    if failure not in DELIVERY_FAILURES:
+        raise ValueError(f"unknown delivery failure {failure!r}")
+    now = now or utcnow()
+
+    async def work(session: AsyncSession) -> None:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.failed_at.is_(None))
+            .values(failed_at=now, failure=failure)
+        )
+
+    await write_transaction(sessions, work)
+
+
+@dataclass(frozen=True)
+class FailedDelivery:
+    id: int
+    text: str
+    failure: str
+    failed_at: datetime
+
+
+async def unnoticed_failures(
+    session: AsyncSession, *, conversation_id: int, since: datetime
+) -> list[FailedDelivery]:
+    """Deliveries of the conversation since `since` that failed and were not reported yet."""
+    rows = await session.scalars(
+        select(Delivery)
+        .where(
+            Delivery.conversation_id == conversation_id,
+            Delivery.created_at >= since,
+            Delivery.failed_at.is_not(None),
+            Delivery.failure_noticed_at.is_(None),
+        )
+        .order_by(Delivery.id)
+    )
+    return [FailedDelivery(d.id, d.text, d.failure or "error", d.failed_at) for d in rows if d.failed_at]
+
+
+async def claim_failure_notice(*, sessions: Sessions, delivery_id: int, now: datetime | None = None) -> bool:
+    """True for the one caller that reports this failure (two desk processes never both do)."""
+    now = now or utcnow()
+
+    async def work(session: AsyncSession) -> bool:
+        result = await session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.failure_noticed_at.is_(None))
+            .values(failure_noticed_at=now)
+        )
+        return (result.rowcount or 0) == 1
+
+    return await write_transaction(sessions, work)
+
+
 __all__ = [
+    "DELIVERY_FAILURES",
     "DeliveryView",
+    "FailedDelivery",
     "FileData",
     "HandoffView",
     "StoredFile",
     "agent_reply",
+    "claim_failure_notice",
     "close_handoff",
     "close_open_handoff",
     "file_description",
@@ -587,10 +652,12 @@ __all__ = [
     "list_handoffs",
     "load_file",
     "mark_delivered",
+    "mark_delivery_failed",
     "open_handoff_id",
     "pending_deliveries",
     "queue_delivery",
     "rate_handoff",
     "start_handoff",
     "turn_files",
+    "unnoticed_failures",
 ]

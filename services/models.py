@@ -532,6 +532,12 @@ class Delivery(Base):
     reply_to: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column()
     delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Set when the seller's channel refused the message for good (`failure`: "blocked" — the
+    # seller blocked the bot or left —, "refused" or "error"): the agents' desk tells the agent,
+    # once (`failure_noticed_at`), so nobody believes an answer arrived that did not.
+    failed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    failure: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    failure_noticed_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     __table_args__ = (Index("ix_deliveries_pending", "delivered_at", "conversation_id"),)
 

@@ -1,6 +1,7 @@
 """Agents' messages to sellers (services.handoff's delivery queue), sent by the same sender as
 every reply, so they keep within the same limits: text, or a file with its caption, with buttons
-(the rating question), quoting the seller's message an agent answered.
+(the rating question), quoting the seller's message an agent answered. A delivery Telegram
+refuses for good (the seller blocked the bot) is recorded as failed, and the agents' desk says so.
 
 Each process looks for pending deliveries every `interval` seconds. A delivery is claimed
 (marked delivered) before it is sent, so that two processes never both send it: the marking
@@ -21,7 +22,7 @@ from bot.telegram.sender import Sender
 from bot.telegram.translate import CHANNEL
 from handlers.types import Button
 from services.db import Sessions, is_unavailable
-from services.handoff import DeliveryView, load_file, mark_delivered, pending_deliveries
+from services.handoff import DeliveryView, load_file, mark_delivered, mark_delivery_failed, pending_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,12 @@ class DeliveryLoop:
         for delivery in items:
             if await mark_delivered(sessions=self.sessions, delivery_ids=[delivery.id]) != 1:
                 continue  # another process claimed it
-            if await self.sender.deliver(await self.methods(delivery)) == 0:
+            failures = await self.sender.deliver(await self.methods(delivery))
+            if not failures:
                 self.delivered += 1
+                continue
+            # The agent who wrote it must not believe it arrived: the desk will say so.
+            await mark_delivery_failed(sessions=self.sessions, delivery_id=delivery.id, failure=failures[0])
 
     async def methods(self, delivery: DeliveryView) -> list[TelegramMethod]:
         """The calls that send a delivery: its text (or a file with the text as caption), its

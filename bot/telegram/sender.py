@@ -83,22 +83,24 @@ class Sender:
             self.sent += 1
         return result
 
-    async def deliver(self, methods: Sequence[TelegramMethod[Any]]) -> int:
+    async def deliver(self, methods: Sequence[TelegramMethod[Any]]) -> list[str]:
         """Make the calls in order; a call that fails for good is logged and the next one still
-        goes (one undeliverable message must not hold up the rest). Returns how many failed."""
-        failed = 0
+        goes (one undeliverable message must not hold up the rest). Returns how each failed call
+        failed, in order ("blocked": the chat does not accept the bot's messages; "refused":
+        Telegram refused the call; "error": anything else); empty when all went through."""
+        failures: list[str] = []
         for method in methods:
             try:
                 await self.call(method)
             except TelegramBadRequest as exc:
                 if "message is not modified" in str(exc.message):
                     continue  # an edit that was already made (a double click raced)
-                failed += 1
+                failures.append("refused")
                 log.error("Telegram refused %s: %s", method.__api_method__, api_error_text(exc))
             except TelegramForbiddenError:
-                failed += 1
+                failures.append("blocked")
                 log.info("chat %s does not accept messages from the bot (blocked or left)", chat_of(method))
             except TelegramAPIError as exc:
-                failed += 1
+                failures.append("error")
                 log.error("could not send %s: %s", method.__api_method__, api_error_text(exc))
-        return failed
+        return failures

@@ -151,6 +151,7 @@ VALUES: dict[str, list[Any]] = {
     "stars": [5, 1],
     "name": ["Anna"],
     "path": ["/home/anna/logo.png"],
+    "failure": ["blocked", "refused", "error"],
     "data": ["/home/anna/.local/share/sellerbot"],
     "email": ["demo-seller@example.com"],
     "outbox": ["/home/anna/.local/share/sellerbot/outbox"],

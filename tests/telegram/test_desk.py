@@ -320,6 +320,29 @@ async def test_a_closed_topic_is_reopened_when_the_seller_writes_again(desk: Des
     assert [h.closed_at is None for h in handoffs] == [False, True]
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_an_answer_the_seller_cannot_receive_is_reported_in_the_topic(
+    desk: DeskHarness, lang: str
+) -> None:
+    seller = desk.private(language=lang, name="Wei")
+    await seller.send("/agent")
+    topic = await desk.topic_for(seller)
+    if lang == "en":
+        await desk.agent("Anna").send("/lang en", thread_id=topic.thread)
+    anna = desk.agent("Anna")
+    await anna.send("first answer", thread_id=topic.thread)
+    await desk.seller_gets(seller, "first answer")
+    desk.fake.block(seller.chat.id)  # the seller blocks the bot
+    await anna.send("are you still there?", thread_id=topic.thread)
+    warning = t("desk.undelivered", lang, failure="blocked", text="are you still there?")
+    await desk.until(lambda: warning in topic.texts)
+    assert {"zh": "卖家已屏蔽机器人", "en": "the seller has blocked the bot"}[lang] in warning
+    # reported once, however many passes the desk makes
+    await desk.relay.wait_passes(3)
+    assert topic.texts.count(warning) == 1
+    assert t("desk.undelivered", lang, failure="blocked", text="first answer") not in topic.texts
+
+
 async def test_a_console_seller_is_served_by_an_agent_in_telegram(desk: DeskHarness, tmp_path: Path) -> None:
     await console_seller_and_telegram_agent(desk, tmp_path)
 

@@ -51,7 +51,7 @@ from services import desk as desk_service
 from services import inbound_queue
 from services.db import is_unavailable
 from services.desk import DeskHandoffView, SellerTurn, TopicExists, TopicView
-from services.handoff import HandoffView, turn_files
+from services.handoff import HandoffView, claim_failure_notice, turn_files, unnoticed_failures
 from services.models import DeskMessageKind, HandoffResolution
 
 log = logging.getLogger(__name__)
@@ -283,6 +283,7 @@ class _Serving:
                 return  # closed before it reached the desk
             await self._start()
         await self._relay()
+        await self._report_undelivered()
         if reminders and self.handoff.is_open:
             await self._remind()
         assert self.state is not None
@@ -591,6 +592,29 @@ class _Serving:
         text = self.say("desk.reminder", minutes=desk_service.minutes_between(since, now))
         sent = await self._send(lambda thread: desk.render.text(desk.chat_id, text, thread_id=thread))
         await self._record(sent, DeskMessageKind.NOTICE)
+
+    async def _report_undelivered(self) -> None:
+        """Tell the agents, in the topic, about each of their messages the seller's channel
+        refused (the seller blocked the bot, …): once each, whichever process gets to it."""
+        desk = self.desk
+        if self._topic is None:
+            return
+        async with desk.sessions() as session:
+            failed = await unnoticed_failures(
+                session, conversation_id=self.handoff.conversation_id, since=self.handoff.created_at
+            )
+        for item in failed:
+            if not await claim_failure_notice(sessions=desk.sessions, delivery_id=item.id, now=desk.now()):
+                continue
+            quoted = item.text if len(item.text) <= 200 else item.text[:199] + "…"
+            text = self.say("desk.undelivered", failure=item.failure, text=quoted)
+            if self.handoff.is_open:
+                sent = await self._send(
+                    lambda thread, text=text: desk.render.text(desk.chat_id, text, thread_id=thread)
+                )
+                await self._record(sent, DeskMessageKind.NOTICE)
+            else:
+                await self._notice(text)
 
     async def _notice(self, text: str) -> None:
         """A notice about a handoff that is over: never brings a deleted topic back."""
