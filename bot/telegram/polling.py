@@ -21,7 +21,9 @@ from bot.telegram.processor import UpdateProcessor
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ["message", "callback_query"]
+# Edited messages only matter in the agents' desk (an agent correcting an answer); a seller's
+# edit reaches no handler and changes nothing.
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 
 
 class Poller:

@@ -470,6 +470,16 @@ class FakeBotAPI:
             chat, user, text=text, reply_to=reply_to, thread_id=thread_id, entities=entities
         )
 
+    def edit(self, chat: Chat, user: User, message_id: int, text: str) -> int:
+        """A user edits their message `message_id` in `chat` to `text`; returns the update id of
+        the `edited_message` Telegram sends."""
+        message = next(m for m in self.messages[chat.id] if m.message_id == message_id)
+        assert message.from_id == user.id, "people edit only their own messages"
+        message.text = text
+        payload = self._message_json(message)
+        payload["edit_date"] = int(time.time())
+        return self.push({"update_id": next(self._update_ids), "edited_message": payload})
+
     def add_file(self, data: bytes, *, size: int | None = None, suffix: str = "bin") -> tuple[str, str]:
         file_id = f"F{secrets.token_hex(8)}"
         unique = f"U{secrets.token_hex(4)}"

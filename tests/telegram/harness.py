@@ -85,6 +85,10 @@ class ChatSession:
     async def send(self, text: str, **kw: Any) -> Turn:
         return await self._turn(self.fake.send(self.chat, self.user, text, **kw))
 
+    async def edit(self, message_id: int, text: str) -> Turn:
+        """Edit one of this user's own messages in this chat."""
+        return await self._turn(self.fake.edit(self.chat, self.user, message_id, text))
+
     async def press(self, label: str, message: Message | None = None) -> Turn:
         """Press the button `label` on `message` (default: the latest bot message showing it)."""
         if message is None:

@@ -343,6 +343,31 @@ async def test_an_answer_the_seller_cannot_receive_is_reported_in_the_topic(
     assert t("desk.undelivered", lang, failure="blocked", text="first answer") not in topic.texts
 
 
+async def test_an_agent_who_edits_an_answer_sends_the_seller_a_correction(desk: DeskHarness) -> None:
+    seller = desk.private(language="zh", name="Wei")
+    await seller.send("/agent")
+    topic = await desk.topic_for(seller)
+    anna = desk.agent("Anna")
+    await anna.send("佣金是15%", thread_id=topic.thread)
+    await desk.seller_gets(seller, "佣金是15%")
+    [answer] = [m for m in desk.fake.messages[desk.forum.id] if m.text == "佣金是15%"]
+    turn = await anna.edit(answer.message_id, "佣金是5%到15%,按类目不同")
+    assert turn.texts == [t("desk.edit_sent", "zh")]
+    await desk.seller_gets(seller, t("handoff.agent_correction", "zh", text="佣金是5%到15%,按类目不同"))
+    # a seller who edits their own message changes nothing and gets no answer
+    [asked] = [m for m in desk.fake.messages[seller.chat.id] if m.text == "/agent"]
+    edited = await seller.edit(asked.message_id, "/agent please")
+    assert edited.messages == []
+    # after /close an edit is not sent; the agent is told
+    await anna.send("/close", thread_id=topic.thread)
+    await desk.until(lambda: topic.closed)
+    turn = await anna.edit(answer.message_id, "佣金按类目5%到15%")
+    assert turn.texts == [t("desk.edit_not_sent", "zh")]
+    async with desk.sessions() as session:
+        texts = [turn.text for turn in (await session.execute(select(Turn).order_by(Turn.id))).scalars()]
+    assert t("handoff.agent_correction", "zh", text="佣金按类目5%到15%") not in texts
+
+
 async def test_a_console_seller_is_served_by_an_agent_in_telegram(desk: DeskHarness, tmp_path: Path) -> None:
     await console_seller_and_telegram_agent(desk, tmp_path)
 

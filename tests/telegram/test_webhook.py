@@ -39,7 +39,7 @@ async def test_the_webhook_is_registered_with_its_secret_and_serves_the_chat(
     assert fake.webhook is not None
     assert fake.webhook["url"] == PUBLIC_URL
     assert fake.webhook["secret_token"] == derived_secret(fake.token)
-    assert fake.webhook["allowed_updates"] == ["message", "callback_query"]
+    assert fake.webhook["allowed_updates"] == ["message", "edited_message", "callback_query"]
     tg = Harness(fake, hooked)
     pia = tg.private(language="en")
     turn = await pia.send("/start")

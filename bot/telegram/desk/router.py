@@ -11,7 +11,8 @@ the topic), /note TEXT (kept with the transcript, never sent), /info (a fresh co
 unknown command: said so, nothing sent. The General topic and topics that are no conversation's
 reach no seller: whatever is written in General is told so; in a topic of the agents' own (for
 their own chat) only commands and messages to the bot are. A person closing or
-reopening a topic in Telegram is remembered (the relay reopens it when the seller writes).
+reopening a topic in Telegram is remembered (the relay reopens it when the seller writes). An
+agent who edits a message the seller already got sends the new text as a correction.
 """
 
 from __future__ import annotations
@@ -156,6 +157,40 @@ class DeskHandlers:
             now=desk.now(),
         )
         return []
+
+    async def on_edit(self, message: Message) -> list[TelegramMethod]:
+        """An agent edited a message that went to the seller. The seller's copy cannot be edited
+        (it may be on another channel), so the new text goes to them as a correction, and the
+        agent is told. Edits of anything else (commands, notes, the General topic) change nothing."""
+        desk = self.desk
+        author = message.from_user
+        thread = thread_of(message)
+        text = (message.text or message.caption or "").strip()
+        if author is None or author.is_bot or thread is None or not text or text.startswith("/"):
+            return []
+        async with desk.sessions() as session:
+            topic = await desk_service.topic_by_thread(session, chat_id=desk.key, thread_id=thread)
+            if topic is None:
+                return []
+            found = await desk_service.find_message(session, topic_id=topic.id, message_id=message.message_id)
+            if found is None or found.kind is not DeskMessageKind.AGENT:
+                return []  # not a message the seller got
+            handoff_id = await open_handoff_id(session, conversation_id=topic.conversation_id)
+            handoff = await get_handoff(session, handoff_id=handoff_id, turns=0) if handoff_id else None
+        if handoff is None:
+            return self._reply(message, replies.say("desk.edit_not_sent", topic.language))
+        correction = replies.say("handoff.agent_correction", handoff.language, text=text)
+        name = desk.seller_name_for_agent(author)
+        result = await reply_as_agent(
+            sessions=desk.sessions,
+            handoff_id=handoff.id,
+            text=correction,
+            agent=agent_label(author, message.chat.title or ""),
+            shown=agent_says(correction, name=name, lang=handoff.language) if name else None,
+        )
+        if isinstance(result, Refused):
+            return self._reply(message, replies.say("desk.edit_not_sent", topic.language))
+        return self._reply(message, replies.say("desk.edit_sent", topic.language))
 
     # -- commands --------------------------------------------------------------------------
     async def _run_command(
@@ -326,6 +361,8 @@ def desk_router(desk: Desk) -> Router:
         _nothing
     )
     router.message()(handlers.on_message)
+    router.edited_message.filter(F.chat.id == desk.chat_id)
+    router.edited_message()(handlers.on_edit)
     router.callback_query(F.data.startswith(BUTTON_PREFIX))(handlers.on_button)
 
     @router.callback_query()
