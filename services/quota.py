@@ -238,48 +238,6 @@ async def request_increase(
     )
 
 
-async def request_store_quota(
-    *,
-    sessions: Sessions,
-    policy: Policy,
-    account_id: int,
-    actor: str,
-    idempotency_key: str | None = None,
-    now: datetime | None = None,
-) -> Done[RequestView] | Refused:
-    """Ask for `quota_step` more stores (see `request_increase`)."""
-    return await request_increase(
-        sessions=sessions,
-        policy=policy,
-        account_id=account_id,
-        kind=RequestKind.STORE_QUOTA,
-        actor=actor,
-        idempotency_key=idempotency_key,
-        now=now,
-    )
-
-
-async def request_listing_capacity(
-    *,
-    sessions: Sessions,
-    policy: Policy,
-    account_id: int,
-    actor: str,
-    idempotency_key: str | None = None,
-    now: datetime | None = None,
-) -> Done[RequestView] | Refused:
-    """Ask for `listing_hard_cap` listings per store (see `request_increase`)."""
-    return await request_increase(
-        sessions=sessions,
-        policy=policy,
-        account_id=account_id,
-        kind=RequestKind.LISTING_CAPACITY,
-        actor=actor,
-        idempotency_key=idempotency_key,
-        now=now,
-    )
-
-
 async def _decide(
     *,
     sessions: Sessions,

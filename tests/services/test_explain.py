@@ -11,10 +11,10 @@ import pytest
 
 from services.db import Database
 from services.explain import explain, explain_refusal, label
-from services.models import Rating
+from services.models import Rating, RequestKind
 from services.pickup import book_pickup
 from services.policy import Policy
-from services.quota import request_store_quota
+from services.quota import request_increase
 from services.results import Rule, Violation
 from services.stores import import_store, open_store
 from tests.services.conftest import make_account
@@ -175,7 +175,13 @@ async def test_real_refusals_explain_every_rule_they_name(db: Database, policy: 
         actor="t",
     )
     refusals = [
-        await request_store_quota(sessions=db.sessions, policy=policy, account_id=account.id, actor="t"),
+        await request_increase(
+            sessions=db.sessions,
+            policy=policy,
+            account_id=account.id,
+            kind=RequestKind.STORE_QUOTA,
+            actor="t",
+        ),
         await open_store(
             sessions=db.sessions,
             policy=policy,

@@ -17,8 +17,6 @@ from services.quota import (
     preview_increase,
     reject_request,
     request_increase,
-    request_listing_capacity,
-    request_store_quota,
 )
 from services.results import Rule
 from services.stores import import_store
@@ -52,10 +50,10 @@ async def test_an_eligible_store_quota_request_adds_quota_step_each_time(
 ) -> None:
     account = await make_account(db, policy)
     await add_store(db, account.id, "Rated", rating=Rating.AVERAGE)
-    first = await request_store_quota(sessions=db.sessions, policy=policy, account_id=account.id, actor="t")
+    first = await ask(db, policy, account.id, RequestKind.STORE_QUOTA)
     assert first.ok and first.value.status is RequestStatus.APPROVED
     assert (first.value.limit_before, first.value.limit_after) == (1, 11)
-    second = await request_store_quota(sessions=db.sessions, policy=policy, account_id=account.id, actor="t")
+    second = await ask(db, policy, account.id, RequestKind.STORE_QUOTA)
     assert second.ok and second.value.limit_after == 21
     assert await limits(db, account.id) == (21, 500)
 
@@ -68,9 +66,7 @@ async def test_quota_step_is_policy(db: Database) -> None:
 
 async def test_listing_capacity_rises_to_the_hard_cap_once(db: Database, policy: Policy) -> None:
     account = await make_account(db, policy)
-    result = await request_listing_capacity(
-        sessions=db.sessions, policy=policy, account_id=account.id, actor="t"
-    )
+    result = await ask(db, policy, account.id, RequestKind.LISTING_CAPACITY)
     assert result.ok and (result.value.limit_before, result.value.limit_after) == (500, 1000)
     assert await limits(db, account.id) == (1, 1000)
     again = await ask(db, policy, account.id, RequestKind.LISTING_CAPACITY)
