@@ -184,7 +184,7 @@ class ConversationCore:
         if ctx.state.flow is not None:
             await run_flow_text(ctx, text)
             return
-        ctx.state.lang = detect_language(text, ctx.state.lang)
+        ctx.state.follow_language(text)
         await understanding.respond(ctx, text)
 
     # -- persistence ------------------------------------------------------------------------

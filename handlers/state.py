@@ -12,6 +12,8 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from faq.normalize import detect_language
+
 # Buttons of the most recent messages stay pressable; older ones expire.
 LIVE_BUTTON_GROUPS = 4
 # Pressed button ids remembered, so a second click is told "already done", not "expired".
@@ -41,7 +43,8 @@ class ConversationState:
     # and the answers it already has (e.g. the pickup city)
     resume_flow: str | None = None
     resume_data: dict[str, Any] = field(default_factory=dict)
-    # the seller chose the reply language with /lang (still followed by detection per message)
+    # the seller chose the reply language with /lang: replies keep it, whatever language the
+    # next messages are in (until /lang again)
     lang_chosen: bool = False
 
     # -- persistence -------------------------------------------------------------------------
@@ -69,6 +72,11 @@ class ConversationState:
     # -- flows -------------------------------------------------------------------------------
     def enter(self, flow: str, step: str, **data: Any) -> None:
         self.flow, self.step, self.data = flow, step, dict(data)
+
+    def follow_language(self, text: str) -> None:
+        """Reply in the language `text` is written in, unless the seller chose one with /lang."""
+        if not self.lang_chosen:
+            self.lang = detect_language(text, self.lang)
 
     def leave_flow(self) -> None:
         self.flow, self.step, self.data = None, None, {}

@@ -20,7 +20,6 @@ import re
 import secrets
 from typing import Any, ClassVar
 
-from faq.normalize import detect_language
 from handlers.context import TurnContext, Understanding
 from handlers.types import InboundFile
 
@@ -230,7 +229,7 @@ async def _answer_if_question(
         return False
     if drop_from is not None:
         del ctx.replies[drop_from:]
-    ctx.state.lang = detect_language(text, ctx.state.lang)
+    ctx.state.follow_language(text)
     ctx.understood = Understanding(intent=match.intent, score=float(match.score), decision=match.decision)
     current = ctx.state.flow
     await answer_intent(ctx, match.intent)

@@ -89,6 +89,18 @@ async def test_lang_with_an_argument_switches_the_language(bot: Bot, argument: s
     assert r.says("menu.help", lang)
 
 
+async def test_a_chosen_language_is_kept_whatever_the_seller_writes_in(bot: Bot) -> None:
+    chat = bot.chat(lang="zh")
+    r = await chat.send("佣金是多少")  # no choice yet: replies follow the question's language
+    assert r.texts == [bot.knowledge.render("fees", "zh", bot.policy)]
+    await chat.send("/lang en")
+    r = await chat.send("佣金是多少")
+    assert r.texts == [bot.knowledge.render("fees", "en", bot.policy)]
+    await chat.send("/lang zh")
+    r = await chat.send("what is the commission")
+    assert r.texts == [bot.knowledge.render("fees", "zh", bot.policy)]
+
+
 async def test_lang_without_an_argument_offers_buttons(bot: Bot) -> None:
     chat = bot.chat(lang="zh")
     for text in ("/lang", "/lang klingon"):
