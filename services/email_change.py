@@ -9,6 +9,11 @@ by which time the person has shown they control that address.
 
 Confirming also retires the account's outstanding password-reset links and other pending
 changes: they were issued under the old address.
+
+A licence number is no secret, so the warning to the current address carries a link of its own
+(`stop_email_change`, valid `email_change_undo_days`): it cancels what is pending and, if a
+change was confirmed meanwhile, undoes it — the login returns to the warned address, and reset
+links and chat links made since are dropped.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.accounts import find_account_by_email, find_account_by_licence
@@ -25,7 +30,7 @@ from services.db import Sessions, lock_account
 from services.email_address import clean_email, email_key, is_valid_email
 from services.mail import compose, mask_email
 from services.mail_dispatch import MailDispatcher
-from services.models import Account, EmailChangeRequest, ResetToken, utcnow
+from services.models import Account, ChatLink, EmailChangeRequest, ResetToken, utcnow
 from services.policy import Policy
 from services.rate_limits import hourly_limit_violation, window_start
 from services.results import Done, Refused, Rule, Violation, refuse
@@ -33,6 +38,8 @@ from services.tokens import new_token, token_hash
 from services.uscc import licence_violation, normalize_licence
 
 CONFIRM_PAGE = "confirm-email"
+# The page of the link in the warning to the current address: stops the change, or undoes it.
+CANCEL_PAGE = "stop-email-change"
 
 
 @dataclass(frozen=True)
@@ -100,11 +107,12 @@ async def request_email_change(
             )
             .values(cancelled_at=now)
         )
-        token = new_token()
+        token, cancel_token = new_token(), new_token()
         change = EmailChangeRequest(
             account_id=account.id,
             new_email=clean_email(new_email),
             token_hash=token_hash(token),
+            cancel_token_hash=token_hash(cancel_token),
             requested_by=actor,
             created_at=now,
             expires_at=now + timedelta(minutes=policy.email_change_token_minutes),
@@ -129,6 +137,8 @@ async def request_email_change(
             minutes=policy.email_change_token_minutes,
             company=account.company,
             support_email=policy.support_email,
+            cancel_link=mail.link(CANCEL_PAGE, cancel_token),
+            undo_days=policy.email_change_undo_days,
         )
         sent = ConfirmationSent(
             new_email_masked=mask_email(change.new_email), minutes=policy.email_change_token_minutes
@@ -215,6 +225,7 @@ async def confirm_email_change(
         account.email_key = email_key(change.new_email)
         account.updated_at = now
         change.confirmed_at = now
+        change.previous_email = old_email
         await session.execute(
             update(EmailChangeRequest)
             .where(
@@ -255,6 +266,118 @@ async def confirm_email_change(
     return await run_action(
         sessions,
         action="confirm_email_change",
+        actor=actor,
+        params={},
+        work=work,
+        replay=replay,
+        now=now,
+        mail=mail,
+    )
+
+
+@dataclass(frozen=True)
+class ChangeStopped:
+    """The owner used the link in the warning: pending changes were cancelled and, if one had
+    been confirmed since, the login is back to `restored_email`."""
+
+    account_id: int
+    restored_email: str | None
+
+
+async def stop_email_change(
+    *,
+    sessions: Sessions,
+    policy: Policy,
+    mail: MailDispatcher,
+    token: str,
+    lang: str,
+    actor: str,
+    now: datetime | None = None,
+) -> Done[ChangeStopped] | Refused:
+    """Use the link the warning to the current address carried (within `email_change_undo_days`
+    of the request, once). Every pending change of the account is cancelled. If a change was
+    confirmed since that request, it is undone: the login returns to the address it had, reset
+    links issued since are retired, chats linked since are unlinked, and that address is told.
+    Refusals: TOKEN_INVALID (unknown, used or too old), EMAIL_TAKEN (the old address has become
+    another account's login meanwhile: support must sort it out)."""
+    now = now or utcnow()
+
+    async def work(session: AsyncSession) -> Outcome[ChangeStopped]:
+        stmt = select(EmailChangeRequest).where(EmailChangeRequest.cancel_token_hash == token_hash(token))
+        found = (await session.execute(stmt)).scalar_one_or_none()
+        if found is None:
+            return Outcome(refuse(Violation(Rule.TOKEN_INVALID, {})))
+        account = await lock_account(session, found.account_id)
+        request = await session.get(EmailChangeRequest, found.id, populate_existing=True)
+        assert account is not None and request is not None
+        too_old = request.created_at + timedelta(days=policy.email_change_undo_days) <= now
+        if request.cancel_used_at is not None or too_old:
+            return Outcome(refuse(Violation(Rule.TOKEN_INVALID, {})), account_id=account.id)
+        request.cancel_used_at = now
+        pending = update(EmailChangeRequest).where(
+            EmailChangeRequest.account_id == account.id,
+            EmailChangeRequest.confirmed_at.is_(None),
+            EmailChangeRequest.cancelled_at.is_(None),
+        )
+        await session.execute(pending.values(cancelled_at=now))
+        # Changes confirmed since this request, oldest first: the first one's previous login is
+        # the address the owner had when they were warned.
+        confirmed = (
+            await session.scalars(
+                select(EmailChangeRequest)
+                .where(
+                    EmailChangeRequest.account_id == account.id,
+                    EmailChangeRequest.confirmed_at >= request.created_at,
+                    EmailChangeRequest.undone_at.is_(None),
+                )
+                .order_by(EmailChangeRequest.confirmed_at)
+            )
+        ).all()
+        restored = confirmed[0].previous_email if confirmed else None
+        mails = []
+        if restored is not None:
+            holder = await find_account_by_email(session, restored)
+            if holder is not None and holder.id != account.id:
+                return Outcome(
+                    refuse(Violation(Rule.EMAIL_TAKEN, {"email": restored})), account_id=account.id
+                )
+            since = confirmed[0].confirmed_at
+            for change in confirmed:
+                change.undone_at = now
+            account.email, account.email_key, account.updated_at = restored, email_key(restored), now
+            # Whoever had the new address may have asked for reset links or linked chats with it.
+            await session.execute(
+                update(ResetToken)
+                .where(ResetToken.account_id == account.id, ResetToken.used_at.is_(None))
+                .values(used_at=now)
+            )
+            await session.execute(
+                delete(ChatLink).where(ChatLink.account_id == account.id, ChatLink.created_at >= since)
+            )
+            mails.append(
+                compose(
+                    "email_change_undone",
+                    lang,
+                    to=restored,
+                    company=account.company,
+                    support_email=policy.support_email,
+                )
+            )
+        await session.flush()
+        return Outcome(
+            Done(ChangeStopped(account_id=account.id, restored_email=restored)),
+            account_id=account.id,
+            result_id=account.id,
+            details={"request_id": request.id, "undone": [c.id for c in confirmed], "restored": restored},
+            mail=mails,
+        )
+
+    async def replay(session: AsyncSession, account_id: int | None) -> ChangeStopped:
+        return ChangeStopped(account_id=account_id or 0, restored_email=None)
+
+    return await run_action(
+        sessions,
+        action="stop_email_change",
         actor=actor,
         params={},
         work=work,

@@ -326,6 +326,14 @@ class EmailChangeRequest(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     new_email: Mapped[str] = mapped_column(String(254))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The link in the warning to the current address that stops this change, or undoes it once
+    # confirmed (hashed like the confirmation token; NULL for requests made before it existed).
+    cancel_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    # The login before the confirmation (what an undo restores).
+    previous_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    # When the cancel link was used, and when this confirmed change was undone by one.
+    cancel_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    undone_at: Mapped[datetime | None] = mapped_column(nullable=True)
     requested_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column()
     expires_at: Mapped[datetime] = mapped_column()

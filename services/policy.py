@@ -38,6 +38,9 @@ class Policy(BaseModel):
     link_codes_per_hour: int = Field(5, ge=1, description="codes mailed per chat user per hour")
     email_change_token_minutes: int = Field(60 * 24, ge=1)
     email_changes_per_hour: int = Field(3, ge=1, description="login-change requests per account per hour")
+    email_change_undo_days: int = Field(
+        7, ge=1, description="days the link in the warning to the old address stops or undoes the change"
+    )
 
     # Shipping.
     pickup_cities: list[str] = Field(default_factory=lambda: ["Shenzhen"])

@@ -11,7 +11,15 @@ import pytest
 
 from services.accounts import get_account
 from services.db import Database
-from services.email_change import ConfirmationSent, NeedsAgent, confirm_email_change, request_email_change
+from services.email_change import (
+    ChangeStopped,
+    ConfirmationSent,
+    NeedsAgent,
+    confirm_email_change,
+    request_email_change,
+    stop_email_change,
+)
+from services.linking import link_by_operator, linked_account_id
 from services.mail import OutboxMailer
 from services.mail_dispatch import MailDispatcher
 from services.password_reset import request_password_reset, use_reset_token
@@ -66,9 +74,14 @@ async def test_a_licence_match_mails_the_new_address_and_changes_nothing_yet(
     message, warning = await sent(mail, outbox)
     assert message["To"] == "New@Example.org"
     assert "/confirm-email?token=" in message.get_content()
-    # the current address is warned at once (a licence number is no secret), with no link
+    # the current address is warned at once (a licence number is no secret), with a link that
+    # stops the change, not the one that confirms it
     assert warning["To"] == "old@example.com"
-    assert "N***@Example.org" in warning.get_content() and "token=" not in warning.get_content()
+    assert (
+        "N***@Example.org" in warning.get_content() and "/stop-email-change?token=" in warning.get_content()
+    )
+    assert "/confirm-email" not in warning.get_content()
+    assert token_of(warning) != token_of(message)
     assert await email_of(db, account.id) == "old@example.com"
 
 
@@ -209,3 +222,112 @@ async def test_confirming_retires_reset_links_sent_to_the_old_address(
     assert (await confirm(db, policy, mail, token_of(confirmation))).ok
     used = await use_reset_token(sessions=db.sessions, token=token_of(reset), actor="page", now=T0)
     assert used.rules == {Rule.TOKEN_INVALID}
+
+
+# --- the link in the warning: stop the change, or undo it -------------------------------------
+
+
+async def stop(db: Database, policy: Policy, mail: MailDispatcher, token: str, now: datetime = T0):
+    return await stop_email_change(
+        sessions=db.sessions, policy=policy, mail=mail, token=token, lang="en", actor="page", now=now
+    )
+
+
+async def warned(db, policy, mail, outbox, account, new_email: str, now: datetime = T0) -> tuple[str, str]:
+    """Request a change; the (confirmation, stop) tokens of the two mails it sent."""
+    before = len(await sent(mail, outbox))
+    assert (await ask(db, policy, mail, account.licence, new_email, now=now)).ok
+    confirmation, warning = (await sent(mail, outbox))[before:]
+    return token_of(confirmation), token_of(warning)
+
+
+async def test_the_warning_link_stops_a_pending_change(
+    db: Database, policy: Policy, mail: MailDispatcher, outbox: OutboxMailer
+) -> None:
+    account = await make_account(db, policy, email="old@example.com")
+    confirm_token, stop_token = await warned(db, policy, mail, outbox, account, "thief@example.org")
+    stopped = await stop(db, policy, mail, stop_token, now=T0 + timedelta(minutes=5))
+    assert stopped.ok and stopped.value == ChangeStopped(account_id=account.id, restored_email=None)
+    assert (await confirm(db, policy, mail, confirm_token, now=T0 + timedelta(minutes=6))).rules == {
+        Rule.TOKEN_INVALID
+    }
+    assert await email_of(db, account.id) == "old@example.com"
+    assert len(await sent(mail, outbox)) == 2  # nothing more to tell: nothing had changed
+    # once only
+    assert (await stop(db, policy, mail, stop_token)).rules == {Rule.TOKEN_INVALID}
+
+
+async def test_the_warning_link_undoes_a_confirmed_change_and_what_came_with_it(
+    db: Database, policy: Policy, mail: MailDispatcher, outbox: OutboxMailer
+) -> None:
+    account = await make_account(db, policy, email="old@example.com")
+    confirm_token, stop_token = await warned(db, policy, mail, outbox, account, "thief@example.org")
+    # whoever holds the new address confirms at once, asks for a reset link and links a chat
+    assert (await confirm(db, policy, mail, confirm_token, now=T0 + timedelta(minutes=1))).ok
+    assert await email_of(db, account.id) == "thief@example.org"
+    common = {"sessions": db.sessions, "policy": policy, "mail": mail, "lang": "en", "actor": "t"}
+    later = T0 + timedelta(minutes=2)
+    assert (await request_password_reset(**common, email="thief@example.org", now=later)).ok
+    reset_token = token_of((await sent(mail, outbox))[-1])
+    assert (
+        await link_by_operator(
+            sessions=db.sessions,
+            account_id=account.id,
+            channel="telegram",
+            chat_user_id="666",
+            actor="t",
+            now=later,
+        )
+    ).ok
+    # the owner opens the link from the warning the next day
+    undone = await stop(db, policy, mail, stop_token, now=T0 + timedelta(days=1))
+    assert undone.ok and undone.value.restored_email == "old@example.com"
+    assert await email_of(db, account.id) == "old@example.com"
+    assert (await use_reset_token(sessions=db.sessions, token=reset_token, actor="t")).rules == {
+        Rule.TOKEN_INVALID
+    }
+    async with db.sessions() as session:
+        assert await linked_account_id(session, channel="telegram", chat_user_id="666") is None
+    told = (await sent(mail, outbox))[-1]
+    assert told["To"] == "old@example.com" and "log in with this address again" in told.get_content()
+    # the owner can reset the password at the restored address
+    assert (await request_password_reset(**common, email="old@example.com", now=T0 + timedelta(days=1))).ok
+    assert (await sent(mail, outbox))[-1]["To"] == "old@example.com"
+
+
+async def test_an_older_warning_still_stops_a_newer_request(
+    db: Database, policy: Policy, mail: MailDispatcher, outbox: OutboxMailer
+) -> None:
+    account = await make_account(db, policy, email="old@example.com")
+    _, first_stop = await warned(db, policy, mail, outbox, account, "a@example.org")
+    second_confirm, _ = await warned(
+        db, policy, mail, outbox, account, "b@example.org", now=T0 + timedelta(minutes=1)
+    )
+    assert (await stop(db, policy, mail, first_stop, now=T0 + timedelta(minutes=2))).ok
+    assert (await confirm(db, policy, mail, second_confirm, now=T0 + timedelta(minutes=3))).rules == {
+        Rule.TOKEN_INVALID
+    }
+
+
+async def test_the_warning_link_expires_after_the_undo_days(
+    db: Database, policy: Policy, mail: MailDispatcher, outbox: OutboxMailer
+) -> None:
+    account = await make_account(db, policy, email="old@example.com")
+    confirm_token, stop_token = await warned(db, policy, mail, outbox, account, "new@example.org")
+    assert (await confirm(db, policy, mail, confirm_token, now=T0 + timedelta(minutes=1))).ok
+    too_late = T0 + timedelta(days=policy.email_change_undo_days)
+    assert (await stop(db, policy, mail, stop_token, now=too_late)).rules == {Rule.TOKEN_INVALID}
+    assert await email_of(db, account.id) == "new@example.org"
+    assert (await stop(db, policy, mail, "not-a-token")).rules == {Rule.TOKEN_INVALID}
+
+
+async def test_an_old_address_taken_meanwhile_is_not_restored(
+    db: Database, policy: Policy, mail: MailDispatcher, outbox: OutboxMailer
+) -> None:
+    account = await make_account(db, policy, email="old@example.com")
+    confirm_token, stop_token = await warned(db, policy, mail, outbox, account, "new@example.org")
+    assert (await confirm(db, policy, mail, confirm_token, now=T0 + timedelta(minutes=1))).ok
+    await make_account(db, policy, email="old@example.com")  # someone registered the freed address
+    refused = await stop(db, policy, mail, stop_token, now=T0 + timedelta(hours=1))
+    assert refused.rules == {Rule.EMAIL_TAKEN}
+    assert await email_of(db, account.id) == "new@example.org"  # nothing changed; support decides

@@ -127,7 +127,10 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "minutes": 1440,
         "company": "深圳市好货贸易有限公司",
         "support_email": "merchant@joom.com",
+        "cancel_link": "https://merchant.joom.com/sellerbot/stop-email-change?token=Stop-456",
+        "undo_days": 7,
     },
+    "email_change_undone": {"company": "深圳市好货贸易有限公司", "support_email": "merchant@joom.com"},
 }
 # What each template must say, by language: the values and the duration as a person reads it.
 EXPECTED: dict[tuple[str, str], list[str]] = {
@@ -139,12 +142,32 @@ EXPECTED: dict[tuple[str, str], list[str]] = {
     ("email_change_confirm", "en"): ["email?t=Xyz-789", "24 hours", "深圳市好货贸易有限公司"],
     ("email_change_notice", "zh"): ["n***@example.com", "深圳市好货贸易有限公司", "联系"],
     ("email_change_notice", "en"): ["n***@example.com", "深圳市好货贸易有限公司", "contact"],
-    ("email_change_requested", "zh"): ["n***@example.com", "24小时", "merchant@joom.com", "没有任何变化"],
+    ("email_change_requested", "zh"): [
+        "n***@example.com",
+        "24小时",
+        "merchant@joom.com",
+        "token=Stop-456",
+        "7天内有效",
+        "撤销",
+    ],
     ("email_change_requested", "en"): [
         "n***@example.com",
         "24 hours",
         "merchant@joom.com",
-        "Nothing has changed",
+        "token=Stop-456",
+        "valid for 7 days",
+        "undoes the change",
+    ],
+    ("email_change_undone", "zh"): [
+        "深圳市好货贸易有限公司",
+        "重新使用本邮箱登录",
+        "重置密码",
+        "merchant@joom.com",
+    ],
+    ("email_change_undone", "en"): [
+        "深圳市好货贸易有限公司",
+        "log in with this address again",
+        "reset your password",
     ],
 }
 
