@@ -133,6 +133,8 @@ class ConversationCore:
     async def _handle(self, inbound: Inbound) -> list[Reply]:
         for attempt in range(SAVE_ATTEMPTS):
             conversation_id, state, version, in_handoff = await self._load(inbound)
+            if inbound.for_person_only and not in_handoff:
+                return []
             ctx = TurnContext(
                 core=self, inbound=inbound, state=state, conversation_id=conversation_id, now=self.now()
             )

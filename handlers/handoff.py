@@ -94,7 +94,7 @@ async def while_with_agent(ctx: TurnContext) -> None:
     its files, which the desk relays), not answered by the bot, except /cancel, which leaves the
     queue and returns to the bot."""
     text = ctx.inbound.text.strip().casefold()
-    if text.split("@")[0] not in LEAVE_WORDS:
+    if ctx.inbound.for_person_only or text.split("@")[0] not in LEAVE_WORDS:
         ctx.keep_files = True
         return
     async with ctx.core.sessions() as session:

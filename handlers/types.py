@@ -39,6 +39,10 @@ class Inbound:
     language_hint: str | None = None
     # The channel's id of the message (Telegram's message_id), if it has one.
     message_id: str = ""
+    # Something only the person handling the conversation needs to know (the seller edited a
+    # message, sent a file the channel could not fetch): kept in the transcript and relayed while
+    # a person has the conversation; otherwise nothing happens (no reply, nothing saved).
+    for_person_only: bool = False
 
 
 class ButtonKind(StrEnum):

@@ -343,7 +343,9 @@ async def test_an_answer_the_seller_cannot_receive_is_reported_in_the_topic(
     assert t("desk.undelivered", lang, failure="blocked", text="first answer") not in topic.texts
 
 
-async def test_an_agent_who_edits_an_answer_sends_the_seller_a_correction(desk: DeskHarness) -> None:
+async def test_edited_messages_agents_send_corrections_and_sellers_edits_reach_the_topic(
+    desk: DeskHarness,
+) -> None:
     seller = desk.private(language="zh", name="Wei")
     await seller.send("/agent")
     topic = await desk.topic_for(seller)
@@ -354,18 +356,42 @@ async def test_an_agent_who_edits_an_answer_sends_the_seller_a_correction(desk: 
     turn = await anna.edit(answer.message_id, "佣金是5%到15%,按类目不同")
     assert turn.texts == [t("desk.edit_sent", "zh")]
     await desk.seller_gets(seller, t("handoff.agent_correction", "zh", text="佣金是5%到15%,按类目不同"))
-    # a seller who edits their own message changes nothing and gets no answer
-    [asked] = [m for m in desk.fake.messages[seller.chat.id] if m.text == "/agent"]
-    edited = await seller.edit(asked.message_id, "/agent please")
+    # a seller who edits a message: the new text goes to the topic, the bot says nothing
+    await seller.send("订单号 1234")
+    [order] = [m for m in desk.fake.messages[seller.chat.id] if m.text == "订单号 1234"]
+    edited = await seller.edit(order.message_id, "订单号 1243")
     assert edited.messages == []
+    shown = t("desk.seller_says", "zh", text=t("handoff.seller_edited", "zh", text="订单号 1243"))
+    await desk.until(lambda: shown in topic.texts)
+    # an edit to "/cancel" is only a note for the agent: the seller stays with the person
+    edited = await seller.edit(order.message_id, "/cancel")
+    assert edited.messages == []
+    async with desk.sessions() as session:
+        assert (await session.scalar(select(Handoff))).closed_at is None
     # after /close an edit is not sent; the agent is told
     await anna.send("/close", thread_id=topic.thread)
     await desk.until(lambda: topic.closed)
     turn = await anna.edit(answer.message_id, "佣金按类目5%到15%")
     assert turn.texts == [t("desk.edit_not_sent", "zh")]
+    # back with the bot, a seller's edit is ignored: no answer, nothing kept
+    edited = await seller.edit(order.message_id, "订单号 9999")
+    assert edited.messages == []
     async with desk.sessions() as session:
         texts = [turn.text for turn in (await session.execute(select(Turn).order_by(Turn.id))).scalars()]
     assert t("handoff.agent_correction", "zh", text="佣金按类目5%到15%") not in texts
+    assert not any("9999" in text for text in texts)
+
+
+async def test_a_file_too_large_to_receive_is_told_to_the_seller_and_the_agent(desk: DeskHarness) -> None:
+    seller = desk.private(language="en", name="Wei")
+    await seller.send("/agent")
+    topic = await desk.topic_for(seller)
+    turn = await seller.document(
+        b"%PDF", name="catalogue.pdf", mime_type="application/pdf", size=25 * 1048576
+    )
+    assert turn.texts == [t("channel.file_too_large", "en", size_mb="25", limit_mb="20")]
+    note = t("handoff.file_not_received", "en", name="catalogue.pdf", size_mb="25", limit_mb="20")
+    await desk.until(lambda: t("desk.seller_says", "zh", text=note) in topic.texts)
 
 
 async def test_a_console_seller_is_served_by_an_agent_in_telegram(desk: DeskHarness, tmp_path: Path) -> None:

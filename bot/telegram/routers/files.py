@@ -6,6 +6,8 @@ reply to it), so a group's holiday photos are never downloaded.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiogram import F, Router
 from aiogram.enums import ContentType
 from aiogram.methods import TelegramMethod
@@ -71,6 +73,16 @@ def files_router() -> Router:
                 thread_id=str(thread_of(message) or ""),
                 hint=language_hint(message.from_user),
             )
+            # A person handling the conversation must know a file came that nobody can see.
+            note = replies.say(
+                "handoff.file_not_received",
+                lang,
+                name=file_ref(message).name or "file",
+                size_mb=_mb(exc.size),
+                limit_mb=_mb(exc.limit),
+            )
+            inbound = message_inbound(message, identity, text=note)
+            await conversation.handle(replace(inbound, for_person_only=True))
             text = replies.say("channel.file_too_large", lang, size_mb=_mb(exc.size), limit_mb=_mb(exc.limit))
             return render.text(message.chat.id, text, thread_id=thread_of(message), reply_to=reply_to)
         inbound = message_inbound(message, identity, files=(file,))
