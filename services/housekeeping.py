@@ -24,6 +24,7 @@ from sqlalchemy import delete
 
 from services.db import Sessions
 from services.models import EmailChangeRequest, IdempotencyKey, LinkCode, ResetToken, Upload
+from services.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -41,17 +42,22 @@ class Purged:
         return sum(asdict(self).values())
 
 
-async def purge_expired(*, sessions: Sessions, keep_days: int, now: datetime) -> Purged:
+async def purge_expired(*, sessions: Sessions, keep_days: int, now: datetime, policy: Policy) -> Purged:
     """Delete what expired (or was created, for idempotency keys and uploads) more than
-    `keep_days` before `now`, in one transaction."""
+    `keep_days` before `now`, in one transaction. A login-change request is kept at least
+    `policy.email_change_undo_days` after it was made: the stop link in its warning can still
+    undo a later change."""
     if keep_days < 1:
         raise ValueError("keep_days must be at least 1")
     cutoff = now - timedelta(days=keep_days)
+    undo_window = now - timedelta(days=policy.email_change_undo_days)
     statements = {
         "reset_tokens": delete(ResetToken).where(ResetToken.expires_at < cutoff),
         "link_codes": delete(LinkCode).where(LinkCode.expires_at < cutoff),
         "email_change_requests": delete(EmailChangeRequest).where(
-            EmailChangeRequest.confirmed_at.is_(None), EmailChangeRequest.expires_at < cutoff
+            EmailChangeRequest.confirmed_at.is_(None),
+            EmailChangeRequest.expires_at < cutoff,
+            EmailChangeRequest.created_at < undo_window,
         ),
         "idempotency_keys": delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff),
         "uploads": delete(Upload).where(Upload.turn_id.is_(None), Upload.created_at < cutoff),

@@ -118,7 +118,9 @@ def purge(settings: Settings, keep_days: int | None) -> None:
     async def run() -> Purged:
         database = await open_settings_database(settings)
         try:
-            return await purge_expired(sessions=database.sessions, keep_days=days, now=utcnow())
+            return await purge_expired(
+                sessions=database.sessions, keep_days=days, now=utcnow(), policy=settings.policy
+            )
         finally:
             await database.close()
 

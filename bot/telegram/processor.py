@@ -45,6 +45,7 @@ from services import inbound_queue as queue
 from services.db import Sessions, is_unavailable
 from services.housekeeping import purge_expired
 from services.models import utcnow
+from services.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ class UpdateProcessor:
         lease_seconds: float = 30.0,
         keep_updates_hours: int = 48,
         keep_expired_days: int = 30,
+        policy: Policy | None = None,
         sweep_seconds: float = SWEEP_SECONDS,
         stats: Stats | None = None,
     ) -> None:
@@ -100,6 +102,7 @@ class UpdateProcessor:
         self.lease_seconds = lease_seconds
         self.keep_updates_hours = keep_updates_hours
         self.keep_expired_days = keep_expired_days
+        self.policy = policy or Policy()
         self.sweep_seconds = sweep_seconds
         self.stats = stats or Stats()
         self._hints: dict[str, None] = {}  # chats to look at, in arrival order
@@ -218,7 +221,7 @@ class UpdateProcessor:
             # Expired links and codes, old idempotency keys, icons of unfinished flows. Every
             # process may do it: the deletes are idempotent.
             purged = await purge_expired(
-                sessions=self.sessions, keep_days=self.keep_expired_days, now=utcnow()
+                sessions=self.sessions, keep_days=self.keep_expired_days, now=utcnow(), policy=self.policy
             )
             if purged.total:
                 log.info("deleted %d expired row(s): %s", purged.total, purged)

@@ -298,6 +298,7 @@ async def start_telegram(
         lease_seconds=telegram.lease_seconds,
         keep_updates_hours=telegram.keep_updates_hours,
         keep_expired_days=settings.database.keep_expired_days,
+        policy=settings.policy,
     )
     runtime = TelegramRuntime(
         settings=settings,

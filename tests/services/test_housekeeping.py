@@ -34,6 +34,12 @@ from tests.services.conftest import make_account
 T0 = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
 
 
+async def purge(db: Database, policy: Policy, *, days_later: float, keep_days: int = 30) -> Purged:
+    return await purge_expired(
+        sessions=db.sessions, policy=policy, keep_days=keep_days, now=T0 + timedelta(days=days_later)
+    )
+
+
 async def count(db: Database, model) -> int:
     async with db.sessions() as session:
         return await session.scalar(select(func.count()).select_from(model))
@@ -85,10 +91,12 @@ async def test_what_expired_long_ago_is_deleted_and_records_stay(
     audit_before = await count(db, AuditEvent)
 
     # Within the kept days nothing goes, though every link and code has expired by now.
-    kept = await purge_expired(sessions=db.sessions, keep_days=30, now=T0 + timedelta(days=30))
+    kept = await purge(db, policy, days_later=30)
     assert kept == Purged() and kept.total == 0
 
-    purged = await purge_expired(sessions=db.sessions, keep_days=30, now=T0 + timedelta(days=32))
+    purged = await purge_expired(
+        sessions=db.sessions, policy=policy, keep_days=30, now=T0 + timedelta(days=32)
+    )
     assert purged == Purged(
         reset_tokens=1, link_codes=1, email_change_requests=1, idempotency_keys=1, uploads=1
     )
@@ -100,7 +108,9 @@ async def test_what_expired_long_ago_is_deleted_and_records_stay(
         assert await session.get(Upload, transcript_file_id) is not None  # part of a transcript
     assert await count(db, AuditEvent) == audit_before
     # a second run finds nothing more
-    assert (await purge_expired(sessions=db.sessions, keep_days=30, now=T0 + timedelta(days=32))).total == 0
+    assert (
+        await purge_expired(sessions=db.sessions, policy=policy, keep_days=30, now=T0 + timedelta(days=32))
+    ).total == 0
 
 
 async def test_purging_never_lifts_a_rate_limit(db: Database, policy: Policy, mail: MailDispatcher) -> None:
@@ -113,10 +123,29 @@ async def test_purging_never_lifts_a_rate_limit(db: Database, policy: Policy, ma
             )
         ).ok
     later = T0 + timedelta(minutes=40)  # the links have expired (30 minutes); the hour has not passed
-    await purge_expired(sessions=db.sessions, keep_days=1, now=later)
+    await purge_expired(sessions=db.sessions, policy=policy, keep_days=1, now=later)
     assert not (await request_password_reset(**common, email="owner@example.com", now=later)).ok
 
 
 async def test_keep_days_must_be_positive(db: Database) -> None:
     with pytest.raises(ValueError):
-        await purge_expired(sessions=db.sessions, keep_days=0, now=T0)
+        await purge_expired(sessions=db.sessions, policy=Policy(), keep_days=0, now=T0)
+
+
+async def test_a_login_change_request_stays_while_its_stop_link_may_be_used(
+    db: Database, policy: Policy, mail: MailDispatcher
+) -> None:
+    account = await make_account(db, policy, email="owner@example.com")
+    await request_email_change(
+        sessions=db.sessions,
+        policy=policy,
+        mail=mail,
+        licence=account.licence,
+        new_email="new@example.org",
+        lang="en",
+        actor="t",
+        now=T0,
+    )
+    # expired after a day, but its warning's stop link works for email_change_undo_days (7)
+    assert (await purge(db, policy, days_later=3, keep_days=1)).email_change_requests == 0
+    assert (await purge(db, policy, days_later=8, keep_days=1)).email_change_requests == 1

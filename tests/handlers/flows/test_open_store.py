@@ -364,7 +364,7 @@ async def test_an_icon_deleted_while_the_flow_waited_is_asked_for_again(bot: Bot
     assert r.texts[-1] == summary(lang, TITLE[lang], "electronics", "PNG 600×600")
     # the seller comes back after a month: housekeeping has deleted the unused icon
     bot.clock.advance(days=31)
-    purged = await purge_expired(sessions=bot.sessions, keep_days=30, now=bot.clock.now)
+    purged = await purge_expired(sessions=bot.sessions, policy=bot.policy, keep_days=30, now=bot.clock.now)
     assert purged.uploads == 1
     r = await chat.press(t("actions.confirm", lang))
     assert r.texts == [t("open_store.icon_lost", lang), ask_icon(lang)]
