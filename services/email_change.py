@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +31,8 @@ from services.db import Sessions, lock_account
 from services.email_address import clean_email, email_key, is_valid_email
 from services.mail import compose, mask_email
 from services.mail_dispatch import MailDispatcher
-from services.models import Account, ChatLink, EmailChangeRequest, ResetToken, utcnow
+from services.models import Account, ChatLink, EmailChangeRequest, utcnow
+from services.password_reset import retire_reset_links
 from services.policy import Policy
 from services.rate_limits import hourly_limit_violation, window_start
 from services.results import Done, Refused, Rule, Violation, refuse
@@ -61,6 +63,38 @@ class NeedsAgent:
 class EmailChanged:
     account_id: int
     new_email: str
+
+
+async def _request_by_token(
+    session: AsyncSession, column: Any, token: str
+) -> tuple[Account, EmailChangeRequest] | None:
+    """The request whose `column` (confirmation or stop token hash) matches `token`, with its
+    account locked; the request is read again under the lock, so a concurrent use of the same
+    link has committed by then."""
+    found = await session.scalar(select(EmailChangeRequest).where(column == token_hash(token)))
+    if found is None:
+        return None
+    account = await lock_account(session, found.account_id)
+    request = await session.get(EmailChangeRequest, found.id, populate_existing=True)
+    assert account is not None and request is not None
+    return account, request
+
+
+async def _cancel_pending(session: AsyncSession, *, account_id: int, now: datetime) -> None:
+    """Cancel the account's requests that are neither confirmed nor cancelled yet."""
+    await session.execute(
+        update(EmailChangeRequest)
+        .where(
+            EmailChangeRequest.account_id == account_id,
+            EmailChangeRequest.confirmed_at.is_(None),
+            EmailChangeRequest.cancelled_at.is_(None),
+        )
+        .values(cancelled_at=now)
+    )
+
+
+def _set_login(account: Account, email: str, now: datetime) -> None:
+    account.email, account.email_key, account.updated_at = email, email_key(email), now
 
 
 async def request_email_change(
@@ -98,15 +132,7 @@ async def request_email_change(
         if (limited := await _rate_violation(session, policy, account.id, now)) is not None:
             return Outcome(refuse(limited), account_id=account.id)
         # A newer request replaces any pending one.
-        await session.execute(
-            update(EmailChangeRequest)
-            .where(
-                EmailChangeRequest.account_id == account.id,
-                EmailChangeRequest.confirmed_at.is_(None),
-                EmailChangeRequest.cancelled_at.is_(None),
-            )
-            .values(cancelled_at=now)
-        )
+        await _cancel_pending(session, account_id=account.id, now=now)
         token, cancel_token = new_token(), new_token()
         change = EmailChangeRequest(
             account_id=account.id,
@@ -205,14 +231,10 @@ async def confirm_email_change(
     now = now or utcnow()
 
     async def work(session: AsyncSession) -> Outcome[EmailChanged]:
-        stmt = select(EmailChangeRequest).where(EmailChangeRequest.token_hash == token_hash(token))
-        found = (await session.execute(stmt)).scalar_one_or_none()
+        found = await _request_by_token(session, EmailChangeRequest.token_hash, token)
         if found is None:
             return Outcome(refuse(Violation(Rule.TOKEN_INVALID, {})))
-        account = await lock_account(session, found.account_id)
-        # Read again under the account lock: a concurrent confirmation has committed by now.
-        change = await session.get(EmailChangeRequest, found.id, populate_existing=True)
-        assert account is not None and change is not None
+        account, change = found
         if change.confirmed_at is not None or change.cancelled_at is not None or change.expires_at <= now:
             return Outcome(refuse(Violation(Rule.TOKEN_INVALID, {})), account_id=account.id)
         holder = await find_account_by_email(session, change.new_email)
@@ -221,26 +243,12 @@ async def confirm_email_change(
                 refuse(Violation(Rule.EMAIL_TAKEN, {"email": change.new_email})), account_id=account.id
             )
         old_email = account.email
-        account.email = change.new_email
-        account.email_key = email_key(change.new_email)
-        account.updated_at = now
+        _set_login(account, change.new_email, now)
         change.confirmed_at = now
         change.previous_email = old_email
-        await session.execute(
-            update(EmailChangeRequest)
-            .where(
-                EmailChangeRequest.account_id == account.id,
-                EmailChangeRequest.id != change.id,
-                EmailChangeRequest.confirmed_at.is_(None),
-                EmailChangeRequest.cancelled_at.is_(None),
-            )
-            .values(cancelled_at=now)
-        )
-        await session.execute(
-            update(ResetToken)
-            .where(ResetToken.account_id == account.id, ResetToken.used_at.is_(None))
-            .values(used_at=now)
-        )
+        await session.flush()  # this request is confirmed now: only the others are cancelled
+        await _cancel_pending(session, account_id=account.id, now=now)
+        await retire_reset_links(session, account_id=account.id, now=now)
         await session.flush()
         notice = compose(
             "email_change_notice",
@@ -303,23 +311,15 @@ async def stop_email_change(
     now = now or utcnow()
 
     async def work(session: AsyncSession) -> Outcome[ChangeStopped]:
-        stmt = select(EmailChangeRequest).where(EmailChangeRequest.cancel_token_hash == token_hash(token))
-        found = (await session.execute(stmt)).scalar_one_or_none()
+        found = await _request_by_token(session, EmailChangeRequest.cancel_token_hash, token)
         if found is None:
             return Outcome(refuse(Violation(Rule.TOKEN_INVALID, {})))
-        account = await lock_account(session, found.account_id)
-        request = await session.get(EmailChangeRequest, found.id, populate_existing=True)
-        assert account is not None and request is not None
+        account, request = found
         too_old = request.created_at + timedelta(days=policy.email_change_undo_days) <= now
         if request.cancel_used_at is not None or too_old:
             return Outcome(refuse(Violation(Rule.TOKEN_INVALID, {})), account_id=account.id)
         request.cancel_used_at = now
-        pending = update(EmailChangeRequest).where(
-            EmailChangeRequest.account_id == account.id,
-            EmailChangeRequest.confirmed_at.is_(None),
-            EmailChangeRequest.cancelled_at.is_(None),
-        )
-        await session.execute(pending.values(cancelled_at=now))
+        await _cancel_pending(session, account_id=account.id, now=now)
         # Changes confirmed since this request, oldest first: the first one's previous login is
         # the address the owner had when they were warned.
         confirmed = (
@@ -344,13 +344,9 @@ async def stop_email_change(
             since = confirmed[0].confirmed_at
             for change in confirmed:
                 change.undone_at = now
-            account.email, account.email_key, account.updated_at = restored, email_key(restored), now
+            _set_login(account, restored, now)
             # Whoever had the new address may have asked for reset links or linked chats with it.
-            await session.execute(
-                update(ResetToken)
-                .where(ResetToken.account_id == account.id, ResetToken.used_at.is_(None))
-                .values(used_at=now)
-            )
+            await retire_reset_links(session, account_id=account.id, now=now)
             await session.execute(
                 delete(ChatLink).where(ChatLink.account_id == account.id, ChatLink.created_at >= since)
             )

@@ -121,6 +121,15 @@ async def request_password_reset(
     )
 
 
+async def retire_reset_links(session: AsyncSession, *, account_id: int, now: datetime) -> None:
+    """Make every outstanding reset link of the account unusable (in the caller's transaction)."""
+    await session.execute(
+        update(ResetToken)
+        .where(ResetToken.account_id == account_id, ResetToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+
+
 async def use_reset_token(
     *, sessions: Sessions, token: str, actor: str, now: datetime | None = None
 ) -> Done[int] | Refused:
@@ -146,11 +155,7 @@ async def use_reset_token(
         account_id = (await session.execute(stmt)).scalar_one_or_none()
         if account_id is None:
             return Outcome(refuse(Violation(Rule.TOKEN_INVALID, {})))
-        await session.execute(
-            update(ResetToken)
-            .where(ResetToken.account_id == account_id, ResetToken.used_at.is_(None))
-            .values(used_at=now)
-        )
+        await retire_reset_links(session, account_id=account_id, now=now)
         return Outcome(Done(account_id), account_id=account_id, result_id=account_id)
 
     async def replay(session: AsyncSession, account_id: int | None) -> int:
