@@ -9,7 +9,6 @@ so that the services each action calls run their own.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import secrets
@@ -32,8 +31,9 @@ from services.handoff import file_description
 from services.handoff_settings import HandoffSettings
 from services.linking import linked_account_id
 from services.mail_dispatch import MailDispatcher
-from services.models import Conversation, Turn, TurnDirection, Upload
+from services.models import Conversation, Turn, TurnDirection
 from services.policy import Policy
+from services.uploads import new_upload
 
 log = logging.getLogger(__name__)
 
@@ -256,15 +256,13 @@ class ConversationCore:
                 await session.flush()
                 for file in inbound.files:
                     session.add(
-                        Upload(
-                            conversation_id=ctx.conversation_id,
+                        new_upload(
+                            ctx.conversation_id,
+                            file.data,
+                            now=now,
+                            name=file.name,
+                            mime_type=file.mime_type,
                             turn_id=turn.id,
-                            name=file.name[:255],
-                            mime_type=file.mime_type[:100],
-                            sha256=hashlib.sha256(file.data).hexdigest(),
-                            size=len(file.data),
-                            data=file.data,
-                            created_at=now,
                         )
                     )
             for reply in ctx.replies:

@@ -10,7 +10,6 @@ the seller may then rate the help, once.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +33,7 @@ from services.models import (
     utcnow,
 )
 from services.results import Done, Refused, Rule, Violation, refuse
+from services.uploads import new_upload
 
 OPEN_STATUSES = (HandoffStatus.WAITING, HandoffStatus.ACTIVE)
 # An agent's message, like a seller's, is refused past this length rather than cut.
@@ -305,7 +305,14 @@ async def _say_to_seller(
     upload_id = None
     if file is not None:
         await session.flush()
-        upload = _upload(handoff.conversation_id, file, now=now, turn_id=turn.id)
+        upload = new_upload(
+            handoff.conversation_id,
+            file.data,
+            now=now,
+            name=file.name,
+            mime_type=file.mime_type,
+            turn_id=turn.id,
+        )
         session.add(upload)
         await session.flush()
         upload_id = upload.id
@@ -318,19 +325,6 @@ async def _say_to_seller(
         reply_to=reply_to,
     )
     return turn
-
-
-def _upload(conversation_id: int, file: FileData, *, now: datetime, turn_id: int | None) -> Upload:
-    return Upload(
-        conversation_id=conversation_id,
-        turn_id=turn_id,
-        name=file.name[:255],
-        mime_type=file.mime_type[:100],
-        sha256=hashlib.sha256(file.data).hexdigest(),
-        size=len(file.data),
-        data=file.data,
-        created_at=now,
-    )
 
 
 def file_description(name: str, size: int) -> str:

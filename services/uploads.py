@@ -12,16 +12,33 @@ from services.db import Sessions
 from services.models import Upload
 
 
+def new_upload(
+    conversation_id: int,
+    data: bytes,
+    *,
+    now: datetime,
+    name: str | None = None,
+    mime_type: str | None = None,
+    turn_id: int | None = None,
+) -> Upload:
+    """The row that keeps a file of a conversation (with `turn_id`, a file of its transcript);
+    the caller adds it to a session."""
+    return Upload(
+        conversation_id=conversation_id,
+        turn_id=turn_id,
+        name=name[:255] if name is not None else None,
+        mime_type=mime_type[:100] if mime_type is not None else None,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        data=data,
+        created_at=now,
+    )
+
+
 async def save_upload(*, sessions: Sessions, conversation_id: int, data: bytes, now: datetime) -> int:
     """Keep a file for a conversation; returns its id."""
     async with sessions() as session, session.begin():
-        upload = Upload(
-            conversation_id=conversation_id,
-            sha256=hashlib.sha256(data).hexdigest(),
-            size=len(data),
-            data=data,
-            created_at=now,
-        )
+        upload = new_upload(conversation_id, data, now=now)
         session.add(upload)
         await session.flush()
         return upload.id
