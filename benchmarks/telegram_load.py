@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import build_app  # noqa: E402
 from bot.config import Settings, load_settings  # noqa: E402
-from bot.telegram.limiter import OutboundLimits  # noqa: E402
-from bot.telegram.metrics import percentile  # noqa: E402
+from bot.runtime.limiter import OutboundLimits  # noqa: E402
+from bot.runtime.metrics import percentile  # noqa: E402
 from bot.telegram.runtime import start_telegram  # noqa: E402
 from handlers.core import CoreOptions  # noqa: E402
 from handlers.types import Inbound  # noqa: E402

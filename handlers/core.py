@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -21,12 +20,12 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from faq.knowledge import KnowledgeBase
 from faq.normalize import detect_language, normalize
-from handlers import replies
+from handlers.apology import Apology
 from handlers.context import TurnContext
 from handlers.state import ConversationState
 from handlers.types import Inbound, Reply
 from services import handoff as handoff_service
-from services.db import Sessions, is_unavailable
+from services.db import Sessions
 from services.handoff import file_description
 from services.handoff_settings import HandoffSettings
 from services.linking import linked_account_id
@@ -107,14 +106,11 @@ class ConversationCore:
         try:
             return await self._handle(inbound)
         except Exception as exc:
-            reference = secrets.token_hex(4)
+            # An unavailable database is not a bug: the seller is told to come back, and the next
+            # message tries again.
+            apology = Apology.for_error(exc, log, f"a message on {inbound.channel}")
             lang = detect_language(inbound.text, self._first_language(inbound))
-            if is_unavailable(exc):
-                # Not a bug: the seller is told to come back, and the next message tries again.
-                log.error("database unavailable [ref %s] channel=%s: %r", reference, inbound.channel, exc)
-                return [Reply(text=replies.say("errors.database_unavailable", lang, reference=reference))]
-            log.exception("failed to handle a message [ref %s] channel=%s", reference, inbound.channel)
-            return [Reply(text=replies.say("errors.internal", lang, reference=reference))]
+            return [Reply(text=apology.text(lang))]
 
     def _addressed_in_group(self, inbound: Inbound) -> bool:
         """A group message is for the bot if the channel says so, unless it is a command for

@@ -503,11 +503,12 @@ async def rate_handoff(
 async def pending_deliveries(
     session: AsyncSession, *, channel: str, chat_id: str | None = None, limit: int = 100
 ) -> list[DeliveryView]:
-    """Messages waiting to be sent on a channel (or to one chat of it), oldest first."""
+    """Messages waiting to be sent on a channel (or to one chat of it), oldest first; those held
+    until the seller writes again are left out."""
     stmt = (
         select(Delivery, Conversation)
         .join(Conversation, Conversation.id == Delivery.conversation_id)
-        .where(Delivery.delivered_at.is_(None), Conversation.channel == channel)
+        .where(Delivery.delivered_at.is_(None), Delivery.held_at.is_(None), Conversation.channel == channel)
         .order_by(Delivery.id)
         .limit(limit)
     )
@@ -569,6 +570,39 @@ async def mark_delivered(
 
 
 DELIVERY_FAILURES = ("blocked", "refused", "error")
+
+
+async def hold_delivery(*, sessions: Sessions, delivery_id: int, now: datetime | None = None) -> None:
+    """The seller's channel cannot send this delivery now (QQ's reply window has closed): it waits
+    for the seller's next message (`release_held`), and the agents' desk says so."""
+    now = now or utcnow()
+
+    async def work(session: AsyncSession) -> None:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.delivered_at.is_(None), Delivery.held_at.is_(None))
+            .values(held_at=now)
+        )
+
+    await write_transaction(sessions, work)
+
+
+async def release_held(*, sessions: Sessions, conversation_id: int) -> int:
+    """The seller wrote again: the conversation's held deliveries may go now. Returns how many."""
+
+    async def work(session: AsyncSession) -> int:
+        result = await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.conversation_id == conversation_id,
+                Delivery.delivered_at.is_(None),
+                Delivery.held_at.is_not(None),
+            )
+            .values(held_at=None, held_noticed_at=None)
+        )
+        return result.rowcount or 0
+
+    return await write_transaction(sessions, work)
 
 
 async def mark_delivery_failed(
@@ -643,6 +677,7 @@ __all__ = [
     "close_open_handoff",
     "file_description",
     "get_handoff",
+    "hold_delivery",
     "list_handoffs",
     "load_file",
     "mark_delivered",
@@ -651,6 +686,7 @@ __all__ = [
     "pending_deliveries",
     "queue_delivery",
     "rate_handoff",
+    "release_held",
     "start_handoff",
     "turn_files",
     "unnoticed_failures",

@@ -40,6 +40,9 @@ class NewUpdate:
     update_id: int
     chat_key: str
     payload: str  # JSON text as the channel sent it
+    # The channel's own id of the update, for channels that do not number their updates (then
+    # `update_id` is a number the receiver gave it): a redelivery is recognised by this key.
+    event_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,14 +92,24 @@ async def store_updates(
         }
         for u in updates
     ]
+    keyed = [row for row, u in zip(rows, updates, strict=True) if u.event_key is not None]
+    numbered = [row for row, u in zip(rows, updates, strict=True) if u.event_key is None]
+    for row, u in zip(rows, updates, strict=True):
+        if u.event_key is not None:
+            row["event_key"] = u.event_key
+    new: list[int] = []
     async with sessions() as session, session.begin():
-        stmt = (
-            _insert(session, InboundUpdate)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["channel", "update_id"])
-            .returning(InboundUpdate.update_id)
-        )
-        return sorted((await session.execute(stmt)).scalars())
+        for batch, target in ((numbered, "update_id"), (keyed, "event_key")):
+            if not batch:
+                continue
+            stmt = (
+                _insert(session, InboundUpdate)
+                .values(batch)
+                .on_conflict_do_nothing(index_elements=["channel", target])
+                .returning(InboundUpdate.update_id)
+            )
+            new += (await session.execute(stmt)).scalars()
+    return sorted(new)
 
 
 async def acquire_lease(

@@ -546,6 +546,11 @@ class Delivery(Base):
     failed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     failure: Mapped[str | None] = mapped_column(String(32), nullable=True)
     failure_noticed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Set when the seller's channel cannot send it yet (QQ answers a seller only within a while of
+    # their last message): it waits for the seller's next message, and the desk tells the agent,
+    # once (`held_noticed_at`). Cleared when the seller writes again.
+    held_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    held_noticed_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     __table_args__ = (Index("ix_deliveries_pending", "delivered_at", "conversation_id"),)
 
@@ -597,11 +602,15 @@ class InboundUpdate(Base):
     handled_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # For channels whose updates carry a string id instead of a number (QQ): that id, by which a
+    # redelivery is recognised; `update_id` is then the order of arrival.
+    event_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
     __table_args__ = (
         # The next update of a chat, and the chats with work waiting.
         Index("ix_inbound_updates_queue", "channel", "status", "chat_key", "update_id"),
         Index("ix_inbound_updates_finished", "finished_at"),
+        Index("ux_inbound_updates_event_key", "channel", "event_key", unique=True),
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 import click
 
@@ -61,23 +60,8 @@ def telegram(settings: Settings, webhook: bool, host: str | None, port: int | No
 
 
 async def _serve(settings: Settings, *, webhook: bool) -> None:
+    from bot.runtime.serve import serve_until_signalled
     from bot.telegram.runtime import start_telegram
 
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    runtime = await start_telegram(settings, webhook=webhook)
-    log.info("serving @%s (%s)", runtime.identity.username, "webhook" if webhook else "long polling")
-    waiting = asyncio.create_task(runtime.wait())
-    stopping = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait([waiting, stopping], return_when=asyncio.FIRST_COMPLETED)
-        if stop.is_set():
-            log.info("stopping: letting the messages being handled finish")
-    finally:
-        waiting.cancel()
-        stopping.cancel()
-        await runtime.stop()
-    if waiting.done() and not waiting.cancelled() and waiting.exception() is not None:
-        raise waiting.exception()  # type: ignore[misc]
+    mode = "webhook" if webhook else "long polling"
+    await serve_until_signalled(lambda: start_telegram(settings, webhook=webhook), name=f"Telegram ({mode})")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -31,23 +30,14 @@ from aiogram.methods.base import Response, TelegramType
 from aiogram.utils.token import TokenValidationError, validate_token
 
 from bot.config import TelegramSettings
-from bot.telegram.metrics import add_wait
+from bot.runtime.metrics import add_wait
+from bot.runtime.trouble import backoff_delay
 
 log = logging.getLogger(__name__)
-
-BACKOFF_BASE_SECONDS = 0.5
-BACKOFF_MAX_SECONDS = 30.0
 
 
 class TelegramConfigError(Exception):
     """The Telegram settings cannot be used (no token, a malformed token)."""
-
-
-def backoff_delay(failures: int) -> float:
-    """Exponential backoff with "full jitter" between 50 % and 100 % of the step, so that many
-    senders that failed together do not retry together."""
-    step = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, failures - 1))
-    return step * random.uniform(0.5, 1.0)
 
 
 class RetryRequests(BaseRequestMiddleware):
@@ -162,7 +152,6 @@ __all__ = [
     "TelegramConfigError",
     "TokenFilter",
     "api_error_text",
-    "backoff_delay",
     "check_token",
     "make_bot",
     "protect_token_in_logs",

@@ -16,8 +16,9 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramConflictError, TelegramUnauthorizedError
 from aiogram.methods import GetUpdates
 
-from bot.telegram.client import api_error_text, backoff_delay
-from bot.telegram.processor import UpdateProcessor
+from bot.runtime.trouble import backoff_delay
+from bot.telegram.client import api_error_text
+from bot.telegram.processor import TelegramIntake
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,9 @@ ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 
 
 class Poller:
-    def __init__(self, bot: Bot, processor: UpdateProcessor, *, timeout: int) -> None:
+    def __init__(self, bot: Bot, intake: TelegramIntake, *, timeout: int) -> None:
         self.bot = bot
-        self.processor = processor
+        self.intake = intake
         self.timeout = timeout
         self.offset: int | None = None
 
@@ -61,7 +62,7 @@ class Poller:
                 continue
             raws = [u.model_dump(mode="json", by_alias=True, exclude_none=True) for u in updates]
             try:
-                await self.processor.accept(raws)
+                await self.intake.accept(raws)
             except Exception as exc:
-                self.processor.tell_users(raws, exc)
+                self.intake.tell_users(raws, exc)
             self.offset = max(u.update_id for u in updates) + 1

@@ -38,20 +38,23 @@ from aiohttp import web
 
 from bot.app import App, build_app
 from bot.config import Settings
+from bot.runtime.deliveries import DeliveryLoop
+from bot.runtime.housekeeping import Housekeeping
+from bot.runtime.limiter import Limiter, OutboundLimits, build_limiter
+from bot.runtime.metrics import Stats
+from bot.runtime.workers import ChatWorkers
 from bot.telegram.client import make_bot
-from bot.telegram.deliveries import DeliveryLoop
+from bot.telegram.deliveries import TelegramDeliveries
 from bot.telegram.desk import Desk, DeskRelay, check_desk, desk_router
 from bot.telegram.desk.router import DESK_COMMANDS
 from bot.telegram.files import FileFetcher
-from bot.telegram.limiter import Limiter, OutboundLimits, build_limiter
-from bot.telegram.metrics import Stats
 from bot.telegram.middleware import Dependencies, InjectDependencies, Languages
 from bot.telegram.polling import ALLOWED_UPDATES, Poller
-from bot.telegram.processor import UpdateProcessor
+from bot.telegram.processor import TelegramIntake, TelegramUpdates
 from bot.telegram.render import Renderer
 from bot.telegram.routers import seller_routers
 from bot.telegram.sender import Sender
-from bot.telegram.translate import BotIdentity
+from bot.telegram.translate import CHANNEL, BotIdentity
 from bot.telegram.webhook import build_web_app, derived_secret
 from handlers import replies
 from handlers.commands import COMMANDS
@@ -119,8 +122,10 @@ class TelegramRuntime:
     limiter: Limiter
     sender: Sender
     dispatcher: Dispatcher
-    processor: UpdateProcessor
+    processor: ChatWorkers[Any]
+    intake: TelegramIntake
     deliveries: DeliveryLoop
+    housekeeping: Housekeeping
     webhook: bool
     desk: Desk | None = None
     desk_relay: DeskRelay | None = None
@@ -159,6 +164,7 @@ class TelegramRuntime:
                 await self.bot(call)
         self._tasks.append(asyncio.create_task(self.processor.run(), name="telegram-processor"))
         self._tasks.append(asyncio.create_task(self.deliveries.run(), name="telegram-deliveries"))
+        self._tasks.append(asyncio.create_task(self.housekeeping.run(), name="telegram-housekeeping"))
         if self.desk_relay is not None:
             self._tasks.append(asyncio.create_task(self.desk_relay.run(), name="telegram-desk"))
         telegram = self.settings.telegram
@@ -166,7 +172,7 @@ class TelegramRuntime:
             token = telegram.token.get_secret_value()
             secret = telegram.webhook_secret.get_secret_value() or derived_secret(token)
             web_app = build_web_app(
-                self.dispatcher, self.bot, processor=self.processor, secret=secret, path=telegram.webhook_path
+                self.dispatcher, self.bot, intake=self.intake, secret=secret, path=telegram.webhook_path
             )
             self.web_runner = web.AppRunner(web_app, handle_signals=False, shutdown_timeout=10.0)
             await self.web_runner.setup()
@@ -187,7 +193,7 @@ class TelegramRuntime:
                 log.info("webhook registered with Telegram")
         else:
             await self.bot(DeleteWebhook(drop_pending_updates=False))
-            self.poller = Poller(self.bot, self.processor, timeout=telegram.poll_timeout_seconds)
+            self.poller = Poller(self.bot, self.intake, timeout=telegram.poll_timeout_seconds)
             self._tasks.append(asyncio.create_task(self.poller.run(), name="telegram-poller"))
             log.info("long polling %s as @%s", telegram.api_base_url, self.identity.username)
 
@@ -285,20 +291,17 @@ async def start_telegram(
         desk.wake_relay = desk_relay.wake
         extra_routers = [desk_router(desk), *extra_routers]
     dispatcher = build_dispatcher(dependencies, extra_routers=extra_routers)
-    processor = UpdateProcessor(
+    updates = TelegramUpdates(
+        dispatcher=dispatcher, bot=bot, sender=sender, render=render, languages=languages
+    )
+    processor: ChatWorkers[Any] = ChatWorkers(
         sessions=app.database.sessions,
-        dispatcher=dispatcher,
-        bot=bot,
-        sender=sender,
-        render=render,
-        languages=languages,
+        channel=CHANNEL,
+        handler=updates,
         owner=owner,
         workers=telegram.workers,
         concurrent_handling=telegram.concurrent_handling,
         lease_seconds=telegram.lease_seconds,
-        keep_updates_hours=telegram.keep_updates_hours,
-        keep_expired_days=settings.database.keep_expired_days,
-        policy=settings.policy,
     )
     runtime = TelegramRuntime(
         settings=settings,
@@ -309,8 +312,19 @@ async def start_telegram(
         sender=sender,
         dispatcher=dispatcher,
         processor=processor,
+        intake=TelegramIntake(updates, processor),
         deliveries=DeliveryLoop(
-            app.database.sessions, sender, render, interval=telegram.delivery_poll_seconds
+            app.database.sessions,
+            CHANNEL,
+            TelegramDeliveries(app.database.sessions, sender, render),
+            interval=telegram.delivery_poll_seconds,
+        ),
+        housekeeping=Housekeeping(
+            app.database.sessions,
+            channel=CHANNEL,
+            keep_updates_hours=telegram.keep_updates_hours,
+            keep_expired_days=settings.database.keep_expired_days,
+            policy=settings.policy,
         ),
         webhook=webhook,
         owns_app=owns_app,

@@ -30,9 +30,9 @@ from aiogram.methods import (
     TelegramMethod,
 )
 
+from bot.runtime.limiter import Limiter
+from bot.runtime.metrics import KEEP, add_wait
 from bot.telegram.client import api_error_text
-from bot.telegram.limiter import Limiter
-from bot.telegram.metrics import KEEP, add_wait
 
 log = logging.getLogger(__name__)
 

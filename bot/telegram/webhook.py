@@ -2,7 +2,7 @@
 
 The request handler is aiogram's `SimpleRequestHandler` with two changes: the secret-token
 header is compared as bytes in constant time (and a secret is required), and an update is not
-handled during the request but stored (`UpdateProcessor.accept`) and answered 200 once the row
+handled during the request but stored (`TelegramIntake.accept`) and answered 200 once the row
 is committed. Telegram sends one chat's updates one after another, waiting for each answer, so
 storing before answering keeps each chat's order even when the updates land on different
 processes. If storing fails, the user is told and the update is answered 200 anyway (see the
@@ -20,7 +20,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from bot.telegram.processor import UpdateProcessor
+from bot.telegram.processor import TelegramIntake
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,14 @@ def derived_secret(token: str) -> str:
 
 class StoringRequestHandler(SimpleRequestHandler):
     def __init__(
-        self, dispatcher: Dispatcher, bot: Bot, *, processor: UpdateProcessor, secret_token: str
+        self, dispatcher: Dispatcher, bot: Bot, *, intake: TelegramIntake, secret_token: str
     ) -> None:
         if not secret_token:
             raise ValueError("a webhook needs a secret token")
         super().__init__(
             dispatcher=dispatcher, bot=bot, handle_in_background=False, secret_token=secret_token
         )
-        self.processor = processor
+        self.intake = intake
         self._secret = secret_token.encode()
 
     def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
@@ -58,9 +58,9 @@ class StoringRequestHandler(SimpleRequestHandler):
         if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
             return web.json_response({"ok": False, "description": "not an update"}, status=400)
         try:
-            await self.processor.accept([raw])
+            await self.intake.accept([raw])
         except Exception as exc:
-            self.processor.tell_users([raw], exc)
+            self.intake.tell_users([raw], exc)
         return web.json_response({})
 
     async def close(self) -> None:
@@ -68,10 +68,10 @@ class StoringRequestHandler(SimpleRequestHandler):
 
 
 def build_web_app(
-    dispatcher: Dispatcher, bot: Bot, *, processor: UpdateProcessor, secret: str, path: str
+    dispatcher: Dispatcher, bot: Bot, *, intake: TelegramIntake, secret: str, path: str
 ) -> web.Application:
     app = web.Application(client_max_size=4 * 1024 * 1024)
-    StoringRequestHandler(dispatcher, bot, processor=processor, secret_token=secret).register(app, path=path)
+    StoringRequestHandler(dispatcher, bot, intake=intake, secret_token=secret).register(app, path=path)
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})

@@ -10,7 +10,7 @@ import secrets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.telegram.limiter import LocalLimiter, OutboundLimits, RedisLimiter, Window
+from bot.runtime.limiter import LocalLimiter, OutboundLimits, RedisLimiter, Window
 
 TELEGRAM = OutboundLimits.from_rates(per_second=30, group_per_minute=20, chat_per_second=1.0, chat_burst=3)
 

@@ -277,7 +277,7 @@ async def test_the_hourly_housekeeping_deletes_expired_links_of_long_ago(tg: Har
                 now=utcnow() - timedelta(days=days_ago),
             )
         ).ok
-    await runtime.processor.housekeeping()
+    await runtime.housekeeping.run_once()
     async with tg.sessions() as session:
         [kept] = (await session.scalars(select(ResetToken))).all()
     assert kept.created_at > utcnow() - timedelta(days=2)

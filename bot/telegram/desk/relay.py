@@ -43,12 +43,13 @@ from aiogram.methods import (
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.exc import IntegrityError
 
-from bot.telegram.client import api_error_text, backoff_delay
+from bot.runtime.leases import Lease
+from bot.runtime.trouble import Outage, backoff_delay
+from bot.telegram.client import api_error_text
 from bot.telegram.desk import texts
 from bot.telegram.desk.base import SUGGESTION_PREFIX, Desk, not_modified, topic_closed, topic_gone
 from handlers import replies
 from services import desk as desk_service
-from services import inbound_queue
 from services.db import is_unavailable
 from services.desk import DeskHandoffView, SellerTurn, TopicExists, TopicView
 from services.handoff import HandoffView, claim_failure_notice, turn_files, unnoticed_failures
@@ -89,7 +90,7 @@ class DeskRelay:
         self._serving: set[int] = set()
         self._wake = asyncio.Event()
         self._stopping = False
-        self._failing = False
+        self._outage = Outage(log)
         self._slots = asyncio.Semaphore(SIDE_BY_SIDE)
         # conversations whose serving failed: not tried again before this (loop time), and how often
         self._backoff: dict[int, tuple[float, int]] = {}
@@ -131,16 +132,9 @@ class DeskRelay:
     async def _guarded_pass(self, reminders: bool) -> None:
         try:
             await self.pass_once(reminders=reminders)
-            if self._failing:
-                log.info("desk: database available again")
-            self._failing = False
+            self._outage.ok()
         except Exception as exc:
-            if not self._failing:
-                unavailable = is_unavailable(exc)
-                log.error(
-                    "desk: %s", "database unavailable" if unavailable else "failed", exc_info=not unavailable
-                )
-            self._failing = True
+            self._outage.failed("serving the desk", exc)
         finally:
             async with self._passed:
                 self._passed.notify_all()
@@ -188,16 +182,15 @@ class DeskRelay:
             if self._stopping:
                 return
             desk = self.desk
-            key = f"{desk.key}:conversation:{conversation_id}"
-            if not await inbound_queue.acquire_lease(
+            lease = Lease(
                 desk.sessions,
                 channel=LEASE_CHANNEL,
-                chat_key=key,
+                key=f"{desk.key}:conversation:{conversation_id}",
                 owner=self.owner,
                 seconds=self.lease_seconds,
-            ):
+            )
+            if not await lease.acquire():
                 return  # another process serves it now
-            heartbeat = asyncio.create_task(self._heartbeat(key))
             try:
                 await self._serve_conversation(conversation_id, reminders=reminders)
                 self._backoff.pop(conversation_id, None)
@@ -219,27 +212,7 @@ class DeskRelay:
                 else:
                     log.error("desk: conversation %s failed", conversation_id, exc_info=exc)
             finally:
-                heartbeat.cancel()
-                try:
-                    await inbound_queue.release_lease(
-                        desk.sessions, channel=LEASE_CHANNEL, chat_key=key, owner=self.owner
-                    )
-                except Exception as exc:  # it expires by itself
-                    log.warning("desk: could not release %s: %r", key, exc)
-
-    async def _heartbeat(self, key: str) -> None:
-        while True:
-            await asyncio.sleep(self.lease_seconds / 3)
-            try:
-                await inbound_queue.renew_lease(
-                    self.desk.sessions,
-                    channel=LEASE_CHANNEL,
-                    chat_key=key,
-                    owner=self.owner,
-                    seconds=self.lease_seconds,
-                )
-            except Exception as exc:
-                log.warning("desk: could not renew %s: %r", key, exc)
+                await lease.release()
 
     async def _serve_conversation(self, conversation_id: int, *, reminders: bool) -> None:
         desk = self.desk

@@ -1,11 +1,12 @@
-"""The outbound limiter: Telegram's message limits, kept before each send.
+"""The outbound limiter: a channel's message limits, kept before each send.
 
-Telegram allows a bot about 30 messages a second to all chats together and 20 a minute to one
-group, and asks that bursts to one chat be smoothed. Each limit is a sliding window: at most
-`limit` sends in any `seconds`-long window. A send asks for a slot in every window that applies
-to it (all chats; its chat; its group) at once: it gets them all and records the send in each,
-or it is told how long to wait before the earliest of the full windows has room, and asks again.
-Recording only real send times, in order, keeps every window's guarantee exact.
+Each channel configures its own numbers (`OutboundLimits`): Telegram allows a bot about 30
+messages a second to all chats together and 20 a minute to one group, and asks that bursts to one
+chat be smoothed; QQ has limits of its own. Each limit is a sliding window: at most `limit` sends
+in any `seconds`-long window. A send asks for a slot in every window that applies to it (all
+chats; its chat; its group) at once: it gets them all and records the send in each, or it is told
+how long to wait before the earliest of the full windows has room, and asks again. Recording only
+real send times, in order, keeps every window's guarantee exact.
 
 `LocalLimiter` keeps the windows in this process. `RedisLimiter` keeps them in Redis with the
 same algorithm in one Lua script, so that several processes serving one bot share the budget;

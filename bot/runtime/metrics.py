@@ -1,7 +1,7 @@
-"""What the adapter measures, per update: the processing latency — from the moment a worker takes
-the update to its last reply sent, less the time spent waiting on purpose (the outbound limiter,
-Telegram's 429 retry_after) — and the end-to-end latency from its arrival, which also counts the
-wait behind earlier updates of the same chat."""
+"""What a channel's runtime measures, per update: the processing latency — from the moment a worker
+takes the update to its last reply sent, less the time spent waiting on purpose (the outbound
+limiter, a channel's "retry after") — and the end-to-end latency from its arrival, which also
+counts the wait behind earlier updates of the same chat."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class WaitMeter:
 
 
 # Set by the processor around each update; the sender and the retry middleware add to it.
-CURRENT_WAITS: ContextVar[WaitMeter | None] = ContextVar("sellerbot_telegram_waits", default=None)
+CURRENT_WAITS: ContextVar[WaitMeter | None] = ContextVar("sellerbot_waits", default=None)
 
 
 def add_wait(seconds: float) -> None:

@@ -1,0 +1,42 @@
+"""Running a channel as a service: start it, serve until SIGTERM or Ctrl-C, then stop it in order
+(no new updates; those being handled finish, up to the channel's grace period). A part of the
+runtime that fails stops the service with its error."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class Running(Protocol):
+    async def wait(self) -> None:
+        """Until a part of the runtime fails (its error is raised); never returns otherwise."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
+async def serve_until_signalled(start: Callable[[], Awaitable[Running]], *, name: str) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runtime = await start()
+    log.info("serving %s", name)
+    waiting = asyncio.create_task(runtime.wait())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([waiting, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            log.info("stopping: letting the messages being handled finish")
+    finally:
+        waiting.cancel()
+        stopping.cancel()
+        await runtime.stop()
+    if waiting.done() and not waiting.cancelled() and waiting.exception() is not None:
+        raise waiting.exception()  # type: ignore[misc]

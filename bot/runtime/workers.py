@@ -1,0 +1,340 @@
+"""Ordered per-chat workers: stored updates in, handled once, in order per chat, many chats at once.
+
+Intake (polling, a webhook, a WebSocket) calls `accept`, which stores the updates in the inbox (a
+redelivered update is recognised there and dropped) and wakes a worker for each chat that got
+something new. A worker takes the chat's lease, then handles the chat's updates one by one in
+order — the channel's `UpdateHandler` understands each and says what to send — sends, marks the
+update done, and goes on until the chat has nothing waiting; then it releases the lease and looks
+once more (an update stored by another process while it was releasing would otherwise wait for
+the sweep). Up to `workers` chats are worked on at once, most of them waiting for the outbound
+limiter; of those, at most `concurrent_handling` are inside the conversation core at the same
+moment. Every second a sweep looks for chats with work and no live lease: updates another process
+stored, and chats whose process died (its lease expired).
+
+Failures: an update whose handling raised gets an apology with a reference id and the worker goes
+on; a database that cannot be reached is retried with backoff, and what was stored is handled once
+it is back. An update a dead process had started is never run again (it may already have acted):
+the user is told it may not have been handled.
+
+Nothing here knows a chat library: the channel's handler does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, Generic, Protocol, TypeVar
+
+from bot.runtime.inbox import Arrival, Inbox
+from bot.runtime.leases import Lease
+from bot.runtime.metrics import CURRENT_WAITS, Stats, WaitMeter
+from bot.runtime.trouble import Outage, backoff_delay
+from handlers.apology import Apology
+from services import inbound_queue as queue
+from services.db import Sessions, is_unavailable
+from services.models import utcnow
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 1.0
+_RECENT = 10_000
+
+Outgoing = TypeVar("Outgoing")
+
+
+class UpdateHandler(Protocol[Outgoing]):
+    """A channel's part: what an update means, and how to send what it produced."""
+
+    async def handle(self, update: queue.QueuedUpdate) -> Outgoing:
+        """Understand the update and build what to send (inside a handling slot). If it raises,
+        the update's sender gets an apology."""
+        ...
+
+    async def notify(self, payload: str, apology: Apology) -> Outgoing:
+        """A message to the sender of a stored update (given as its payload) that something went
+        wrong with it, or nothing to send if there is nobody to tell."""
+        ...
+
+    async def send(self, update: queue.QueuedUpdate | None, outgoing: Outgoing) -> None:
+        """Send what handling (or a notice about) an update produced, within the channel's limits."""
+        ...
+
+
+class ChatWorkers(Generic[Outgoing]):
+    def __init__(
+        self,
+        *,
+        sessions: Sessions,
+        channel: str,
+        handler: UpdateHandler[Outgoing],
+        owner: str,
+        workers: int = 64,
+        concurrent_handling: int = 8,
+        lease_seconds: float = 30.0,
+        sweep_seconds: float = SWEEP_SECONDS,
+        stats: Stats | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.channel = channel
+        self.handler = handler
+        self.owner = owner
+        self.inbox = Inbox(sessions, channel=channel, owner=owner)
+        self.workers = workers
+        self._slots = asyncio.Semaphore(concurrent_handling)
+        self.lease_seconds = lease_seconds
+        self.sweep_seconds = sweep_seconds
+        self.stats = stats or Stats()
+        self._hints: dict[str, None] = {}  # chats to look at, in arrival order
+        self._active: dict[str, asyncio.Task[None]] = {}
+        self._side_tasks: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._outage = Outage(log)
+        self._waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._recent: deque[int] = deque(maxlen=_RECENT)
+        self._recent_set: set[int] = set()
+
+    # -- intake ------------------------------------------------------------------------------
+    async def accept(self, arrivals: Sequence[Arrival]) -> list[int]:
+        """Store updates as received; returns the numbers of those that were new. Raises if the
+        database cannot store them (the caller then calls `tell_users`)."""
+        new: list[int] = []
+        for arrival, number in await self.inbox.store(arrivals):
+            if number is None:
+                self.stats.duplicates += 1
+                log.info(
+                    "%s update %s was delivered again; dropped",
+                    self.channel,
+                    arrival.update_id if arrival.event_key is None else arrival.event_key,
+                )
+                continue
+            new.append(number)
+            self.wake(arrival.chat_key)
+        return sorted(new)
+
+    def tell_users(self, payloads: Sequence[str], exc: BaseException) -> None:
+        """The updates could not be stored: tell each sender (in the background) that the
+        database is unavailable, or apologise with a reference id."""
+        apology = Apology.for_error(exc, log, f"storing {len(payloads)} {self.channel} update(s)")
+        for payload in payloads:
+            self._spawn(self._notify(None, payload, apology))
+
+    async def _notify(self, update: queue.QueuedUpdate | None, payload: str, apology: Apology) -> None:
+        try:
+            await self.handler.send(update, await self.handler.notify(payload, apology))
+        except Exception as exc:
+            log.error(
+                "could not tell the sender of a %s update [ref %s]: %r", self.channel, apology.reference, exc
+            )
+
+    def wake(self, chat: str) -> None:
+        self._hints[chat] = None
+        self._wake.set()
+
+    # -- the scheduler -----------------------------------------------------------------------
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_sweep = 0.0
+        while not self._stopping:
+            now = loop.time()
+            if now >= next_sweep:
+                await self._sweep()
+                next_sweep = now + self.sweep_seconds
+            self._wake.clear()
+            self._start_workers()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.01, next_sweep - loop.time()))
+            except TimeoutError:
+                pass
+
+    async def _sweep(self) -> None:
+        try:
+            chats = await queue.chats_with_work(self.sessions, channel=self.channel, limit=self.workers * 4)
+        except Exception as exc:
+            self._outage.failed("looking for waiting updates", exc)
+            return
+        self._outage.ok()
+        for chat in chats:
+            self._hints.setdefault(chat, None)
+
+    def _start_workers(self) -> None:
+        for chat in list(self._hints):
+            if chat in self._active:
+                continue  # kept: looked at again once its worker has let go of the chat
+            if len(self._active) >= self.workers:
+                return
+            del self._hints[chat]
+            task = asyncio.create_task(self._work_on(chat), name=f"{self.channel}-chat-{chat}")
+            self._active[chat] = task
+            task.add_done_callback(lambda t, c=chat: self._worker_done(c, t))
+
+    def _worker_done(self, chat: str, task: asyncio.Task[None]) -> None:
+        if self._active.get(chat) is task:
+            del self._active[chat]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("worker for %s chat %s failed", self.channel, chat, exc_info=task.exception())
+        self._wake.set()
+
+    def _retry_later(self, chat: str) -> None:
+        asyncio.get_running_loop().call_later(self._outage.retry_delay(), self.wake, chat)
+
+    # -- one chat ----------------------------------------------------------------------------
+    async def _work_on(self, chat: str) -> None:
+        lease = Lease(
+            self.sessions, channel=self.channel, key=chat, owner=self.owner, seconds=self.lease_seconds
+        )
+        try:
+            if not await lease.acquire():
+                return  # another process has it
+        except Exception as exc:
+            self._outage.failed(f"taking chat {chat}", exc)
+            self._retry_later(chat)
+            return
+        try:
+            await self._handle_chat(chat)
+        finally:
+            released = await lease.release()
+        if released and not self._stopping:
+            try:
+                if await queue.has_waiting(self.sessions, channel=self.channel, chat_key=chat):
+                    self.wake(chat)
+            except Exception as exc:  # the sweep will find it
+                self._outage.failed(f"looking at chat {chat}", exc)
+
+    async def _handle_chat(self, chat: str) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            meter = WaitMeter()
+            # Only `concurrent_handling` updates are in the core at once: the CPU and the
+            # database serve them in turn instead of all at once, and the other workers wait
+            # here, before they take their chat's next update, or with replies for the limiter.
+            async with self._slots:
+                if self._stopping:  # told to stop while waiting for a slot
+                    return
+                try:
+                    work = await queue.next_update(
+                        self.sessions,
+                        channel=self.channel,
+                        chat_key=chat,
+                        owner=self.owner,
+                        lease_seconds=self.lease_seconds,
+                    )
+                except Exception as exc:
+                    self._outage.failed(f"taking the next update of chat {chat}", exc)
+                    self._retry_later(chat)
+                    return
+                self._outage.ok()
+                started = loop.time()
+                outgoing: Any = None
+                if work.update is not None and not work.lease_lost:
+                    token = CURRENT_WAITS.set(meter)
+                    try:
+                        outgoing = await self._understand(work.update)
+                    finally:
+                        CURRENT_WAITS.reset(token)
+            for item in work.abandoned:
+                await self._abandoned(item)
+            if work.lease_lost:
+                log.warning("lost the lease of chat %s (took too long); another process goes on", chat)
+                return
+            if work.update is None:
+                return
+            await self._complete(work.update, outgoing, started=started, meter=meter)
+
+    # -- one update --------------------------------------------------------------------------
+    async def _understand(self, item: queue.QueuedUpdate) -> Any:
+        try:
+            return await self.handler.handle(item)
+        except Exception as exc:
+            # The channel's handler could not answer either; this is the last word.
+            self.stats.errors += 1
+            apology = Apology.for_error(exc, log, f"{self.channel} update {item.update_id}")
+            try:
+                return await self.handler.notify(item.payload, apology)
+            except Exception:
+                return None
+
+    async def _complete(
+        self, item: queue.QueuedUpdate, outgoing: Any, *, started: float, meter: WaitMeter
+    ) -> None:
+        """Send what handling the update produced, then mark it handled."""
+        token = CURRENT_WAITS.set(meter)
+        loop = asyncio.get_running_loop()
+        try:
+            if outgoing is not None:
+                await self.handler.send(item, outgoing)
+            sent = loop.time()
+            await self._finish(item)
+            self.stats.record(
+                latency=sent - started - meter.seconds,
+                waited=meter.seconds,
+                end_to_end=(utcnow() - item.received_at).total_seconds(),
+            )
+        finally:
+            CURRENT_WAITS.reset(token)
+            self._resolve(item.update_id)
+
+    async def _finish(self, item: queue.QueuedUpdate) -> None:
+        failures = 0
+        while True:
+            try:
+                if not await queue.finish_update(
+                    self.sessions, channel=self.channel, update_id=item.update_id, owner=self.owner
+                ):
+                    log.warning(
+                        "update %s was taken over by another process before it finished", item.update_id
+                    )
+                return
+            except Exception as exc:
+                failures += 1
+                self._outage.failed(f"marking update {item.update_id} handled", exc)
+                if not is_unavailable(exc) or (self._stopping and failures > 3):
+                    return  # left as started: a later holder of the chat abandons it
+                await asyncio.sleep(backoff_delay(failures))
+
+    async def _abandoned(self, item: queue.QueuedUpdate) -> None:
+        self.stats.abandoned += 1
+        apology = Apology.interrupted(log, f"{self.channel} update {item.update_id}")
+        await self._notify(item, item.payload, apology)
+        self._resolve(item.update_id)
+
+    # -- waiting (tests, shutdown) -----------------------------------------------------------
+    def _resolve(self, update_id: int) -> None:
+        if len(self._recent) == self._recent.maxlen:
+            self._recent_set.discard(self._recent[0])
+        self._recent.append(update_id)
+        self._recent_set.add(update_id)
+        for future in self._waiters.pop(update_id, []):
+            if not future.done():
+                future.set_result(None)
+
+    async def wait_handled(self, update_id: int) -> None:
+        """Return once this process has handled (or abandoned) the update."""
+        if update_id in self._recent_set:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(update_id, []).append(future)
+        await future
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._active or self._hints or self._side_tasks)
+
+    async def stop(self, grace: float) -> None:
+        """Stop taking updates; let those being handled finish (up to `grace` seconds)."""
+        self._stopping = True
+        self._wake.set()
+        tasks = [*self._active.values(), *self._side_tasks]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                log.warning("stopping before %s finished", task.get_name())
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
