@@ -48,7 +48,9 @@ class TurnContext:
         return self.state.lang
 
     def text(self, key: str, **context: Any) -> str:
-        return replies.say(key, self.lang, **context)
+        # `numbered`: the channel numbers the choices instead of showing buttons, so the words
+        # say "reply with the number" rather than "tap the button".
+        return replies.say(key, self.lang, numbered=self.inbound.numbered_choices, **context)
 
     def say(self, key: str, /, *, buttons: list[Button] | tuple[Button, ...] = (), **context: Any) -> None:
         """Add the reply `key` (from the catalogue) with optional buttons."""

@@ -20,6 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from faq.knowledge import KnowledgeBase
 from faq.normalize import detect_language, normalize
+from handlers import choices
 from handlers.apology import Apology
 from handlers.context import TurnContext
 from handlers.state import ConversationState
@@ -140,6 +141,8 @@ class ConversationCore:
                 await while_with_agent(ctx)
             else:
                 await self._dispatch(ctx)
+            if inbound.numbered_choices and ctx.replies:
+                ctx.state.show(choices.shown_buttons(ctx.replies))
             try:
                 await self._save(ctx, version)
             except StaleDataError:
@@ -165,6 +168,14 @@ class ConversationCore:
         if inbound.is_group:
             # "@sellerbot /stores" is a command too
             text = strip_mention(text, self.options.bot_username)
+        if inbound.numbered_choices:
+            picked = choices.read(ctx.state, text)
+            if picked.button is not None:
+                await commands.press_button(ctx, picked.button)
+                return
+            if picked.out_of_range and ctx.state.flow is None:
+                choices.refuse_number(ctx)
+                return
         command = commands.parse_command(text, bot_username=self.options.bot_username)
         if command is not None:
             await commands.run_command(ctx, *command)
@@ -287,12 +298,15 @@ def strip_mention(text: str, bot_username: str) -> str:
 
 
 def describe_inbound(inbound: Inbound, *, pressed: str | None = None) -> str:
-    """The transcript line of an inbound message: files by name and size, a pressed button by
-    its label (what the seller saw and an agent can read), else by id."""
+    """The transcript line of an inbound message: files by name and size, a pressed button (or a
+    choice answered by number) by its label (what the seller saw and an agent can read), else by
+    id."""
     parts = []
     if inbound.text:
         parts.append(inbound.text[:MAX_TEXT_CHARS])
     parts += [file_description(f.name, len(f.data)) for f in inbound.files]
     if inbound.button is not None:
         parts.append(f"[button: {pressed}]" if pressed else f"[button {inbound.button}]")
+    elif pressed:  # a choice answered by its number or label (a channel without buttons)
+        parts.append(f"[button: {pressed}]")
     return " ".join(parts) or "[empty]"

@@ -154,6 +154,8 @@ async def _ask_rating(session: AsyncSession, handoff: Handoff, now: datetime) ->
             action="rate", value={"handoff": handoff.id, "stars": stars}, group=group, label=label
         )
         buttons.append((state.add_button(meaning), label))
+    # On a channel that numbers choices, "5" now means five stars.
+    state.show([bid for bid, _ in buttons])
     row.state = state.to_json()
     row.updated_at = now
     handoff_service.queue_delivery(

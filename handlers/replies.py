@@ -70,6 +70,8 @@ def _environment() -> SandboxedEnvironment:
     env.filters["city"] = city_name
     env.filters["join_list"] = _join
     env.filters["duration"] = _duration
+    # True when the channel shows choices as numbered lines (QQ) instead of buttons.
+    env.globals["numbered"] = False
     return env
 
 

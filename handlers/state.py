@@ -46,6 +46,9 @@ class ConversationState:
     # the seller chose the reply language with /lang: replies keep it, whatever language the
     # next messages are in (until /lang again)
     lang_chosen: bool = False
+    # On channels that number buttons instead of showing them: the ids of the buttons last shown,
+    # in the order they were numbered (a number typed now means one of these)
+    shown: list[str] = field(default_factory=list)
 
     # -- persistence -------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -109,6 +112,10 @@ class ConversationState:
             return None
         self._retire_group(meaning.group, remember=True)
         return meaning
+
+    def show(self, button_ids: list[str]) -> None:
+        """The buttons just shown, in order (on channels that number them)."""
+        self.shown = list(button_ids)
 
     def was_pressed(self, button_id: str) -> bool:
         return button_id in self.pressed

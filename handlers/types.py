@@ -43,6 +43,9 @@ class Inbound:
     # message, sent a file the channel could not fetch): kept in the transcript and relayed while
     # a person has the conversation; otherwise nothing happens (no reply, nothing saved).
     for_person_only: bool = False
+    # The channel has no buttons (QQ): it shows a reply's buttons as numbered lines, and the
+    # seller answers with the number or the label of one of the choices last shown.
+    numbered_choices: bool = False
 
 
 class ButtonKind(StrEnum):

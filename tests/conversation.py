@@ -122,12 +122,23 @@ class Clock:
 class Chat:
     """One chat user talking to the bot, in a private chat or a group."""
 
-    def __init__(self, bot: Bot, user: str, *, group: bool, lang_hint: str | None, thread: str = "") -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        user: str,
+        *,
+        group: bool,
+        lang_hint: str | None,
+        thread: str = "",
+        numbered: bool = False,
+    ) -> None:
         self.bot = bot
         self.user = user
         self.group = group
         self.lang_hint = lang_hint
         self.thread = thread
+        # a channel without buttons (QQ): choices are answered by number or label
+        self.numbered = numbered
         self.last: Said = Said([])
         self.history: list[Said] = []
 
@@ -154,6 +165,7 @@ class Chat:
             is_group=self.group,
             addressed_to_bot=addressed,
             language_hint=self.lang_hint,
+            numbered_choices=self.numbered,
             **kw,
         )
 
@@ -268,8 +280,10 @@ class Bot:
         assert self.database is not None
         return self.database.sessions
 
-    def chat(self, user: str = "seller-1", *, group: bool = False, lang: str | None = None) -> Chat:
-        return Chat(self, user, group=group, lang_hint=lang)
+    def chat(
+        self, user: str = "seller-1", *, group: bool = False, lang: str | None = None, numbered: bool = False
+    ) -> Chat:
+        return Chat(self, user, group=group, lang_hint=lang, numbered=numbered)
 
     # -- the world around the conversation ----------------------------------------------------
     async def mails(self, to: str | None = None) -> list[EmailMessage]:

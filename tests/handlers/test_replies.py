@@ -139,6 +139,11 @@ VALUES: dict[str, list[Any]] = {
     "limit_mb": ["20"],
     "label": ["Confirm"],
     "bot_username": ["sellerbot"],
+    # channels without buttons (QQ)
+    "numbered": [False, True],
+    "count": [3],
+    "payload": ["open_store-zh"],
+    "bot_id": ["10001"],
     # handing over, and the agents' desk
     "days": ["Monday to Friday"],
     "hours": ["09:00–18:00", ""],
