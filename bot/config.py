@@ -114,6 +114,98 @@ class TelegramSettings(BaseModel):
         return value
 
 
+def _host_port(value: str) -> str:
+    """ "host:port" (the host may be an IPv6 address in brackets); the port 0 means any free one."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("use host:port, e.g. 127.0.0.1:8080")
+    return value
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class QQSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # "official": the QQ Bot API (AppID and AppSecret from q.qq.com); "onebot": a self-hosted QQ
+    # client (NapCat, LLOneBot) connecting by OneBot v11 reverse WebSocket.
+    protocol: Literal["official", "onebot"] = "official"
+
+    # -- the official API -------------------------------------------------------------------
+    app_id: str = ""
+    app_secret: SecretStr = SecretStr("")
+    api_base_url: str = "https://api.sgroup.qq.com"
+    token_url: str = "https://bots.qq.com/app/getAppAccessToken"
+    # How events arrive: "webhook" (the platform posts them; its current path) or "gateway" (a
+    # WebSocket the bot opens; being retired by the platform).
+    events: Literal["webhook", "gateway"] = "webhook"
+    webhook_listen: str = "127.0.0.1:8443"
+    webhook_path: str = "/qq/webhook"
+    # Passive replies: minutes after a seller's message the bot may still answer it, and how many
+    # messages may answer one message (the platform's rules; its documents disagree on private chats).
+    group_reply_minutes: float = Field(default=5.0, gt=0)
+    private_reply_minutes: float = Field(default=60.0, gt=0)
+    group_replies_per_message: int = Field(default=5, ge=1)
+    private_replies_per_message: int = Field(default=4, ge=1)
+    # Links: "plain" writes web addresses without their scheme (merchant.joom.com), which the
+    # platform does not treat as links; "allowed" sends them as they are (every domain must be on
+    # the bot's URL allow-list in the management console).
+    links: Literal["plain", "allowed"] = "plain"
+    # Markdown messages with keyboards (they need the platform's approval): choices become buttons.
+    markdown_keyboards: bool = False
+
+    # -- OneBot v11 --------------------------------------------------------------------------
+    onebot_listen: str = "127.0.0.1:6700"
+    onebot_path: str = "/onebot/v11/ws"
+    onebot_access_token: SecretStr = SecretStr("")
+    # Seconds an action (sending a message) may take before it counts as unknown (never resent).
+    onebot_action_timeout_seconds: float = Field(default=30.0, gt=0)
+    # A connection that sent nothing (no heartbeat, no event) for this many heartbeat intervals is
+    # dropped; the client reconnects.
+    onebot_missed_heartbeats: float = Field(default=3.0, ge=1.5)
+
+    # -- both --------------------------------------------------------------------------------
+    # Longest message sent in one piece (characters); longer replies are split at paragraphs.
+    max_message_chars: int = Field(default=1500, ge=100, le=10_000)
+    # Largest image read from a seller.
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    # Outbound limits: messages per second to all chats together, per minute to one group, and
+    # smoothing for one chat (a burst, then this many per second).
+    messages_per_second: int = Field(default=20, ge=1)
+    group_messages_per_minute: int = Field(default=20, ge=1)
+    chat_messages_per_second: float = Field(default=1.0, gt=0.0)
+    chat_burst: int = Field(default=5, ge=1)
+    # Processing, as for Telegram.
+    workers: int = Field(default=64, ge=1, le=1000)
+    concurrent_handling: int = Field(default=8, ge=1, le=1000)
+    lease_seconds: float = Field(default=30.0, ge=2.0)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0.0)
+    keep_updates_hours: int = Field(default=48, ge=1)
+    delivery_poll_seconds: float = Field(default=1.0, gt=0.0)
+
+    @field_validator("api_base_url", "token_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("webhook_path", "onebot_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not re.match(r"^/[A-Za-z0-9_./-]*$", value):
+            raise ValueError("must be a URL path starting with /")
+        return value
+
+    @field_validator("webhook_listen", "onebot_listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return _host_port(value)
+
+
 class RedisSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -136,6 +228,7 @@ class Settings(BaseSettings):
     policy: Policy = Field(default_factory=Policy)
     matcher: MatcherSettings = Field(default_factory=MatcherSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    qq: QQSettings = Field(default_factory=QQSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
 

@@ -7,7 +7,8 @@ Without it these tables only grow (an abandoned icon upload holds up to 5 MB). K
 - password-reset tokens, linking codes and unconfirmed login-change requests, once expired;
 - idempotency keys, once `keep_days` old (a repeat comes within seconds or minutes: a second
   click, a redelivered message);
-- uploads no turn refers to (icons sent during a flow that was cancelled or left).
+- uploads no turn refers to (icons sent during a flow that was cancelled or left);
+- the record of messages sent on QQ, and QQ's reply windows, once `keep_days` old.
 
 What stays: accounts, stores, requests, bookings, confirmed login changes, chat links, the
 audit log, conversations and their transcripts (with the files of handed-off conversations).
@@ -23,7 +24,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 
 from services.db import Sessions
-from services.models import EmailChangeRequest, IdempotencyKey, LinkCode, ResetToken, Upload
+from services.models import (
+    EmailChangeRequest,
+    IdempotencyKey,
+    LinkCode,
+    OutboundMessage,
+    ReplyWindow,
+    ResetToken,
+    Upload,
+)
 from services.policy import Policy
 
 
@@ -36,6 +45,8 @@ class Purged:
     email_change_requests: int = 0
     idempotency_keys: int = 0
     uploads: int = 0
+    outbound_messages: int = 0
+    reply_windows: int = 0
 
     @property
     def total(self) -> int:
@@ -61,6 +72,9 @@ async def purge_expired(*, sessions: Sessions, keep_days: int, now: datetime, po
         ),
         "idempotency_keys": delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff),
         "uploads": delete(Upload).where(Upload.turn_id.is_(None), Upload.created_at < cutoff),
+        # what became of each message sent on QQ, and QQ's reply windows (long closed)
+        "outbound_messages": delete(OutboundMessage).where(OutboundMessage.created_at < cutoff),
+        "reply_windows": delete(ReplyWindow).where(ReplyWindow.opened_at < cutoff),
     }
     counts: dict[str, int] = {}
     async with sessions() as session, session.begin():

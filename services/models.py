@@ -695,3 +695,52 @@ class DeskMessage(Base):
     created_at: Mapped[datetime] = mapped_column()
 
     __table_args__ = (Index("ix_desk_messages_topic_message", "topic_id", "message_id"),)
+
+
+class ReplyWindow(Base):
+    """A seller's latest message on a channel that lets the bot answer only in reply to one (the
+    official QQ API): the bot may answer it until `opened_at` plus the channel's window, at most
+    the channel's number of times, each answer numbered (`used`, its msg_seq). One row per
+    seller and chat; a newer message replaces the older."""
+
+    __tablename__ = "reply_windows"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    chat_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # The message (or, for a button press, the event) an answer refers to.
+    reference: Mapped[str] = mapped_column(String(128))
+    reference_kind: Mapped[str] = mapped_column(String(16))  # "msg_id" or "event_id"
+    opened_at: Mapped[datetime] = mapped_column()
+    used: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SendOutcome(StrEnum):
+    SENT = "sent"
+    FAILED = "failed"  # the channel refused it for good, or it could no longer be sent
+    UNKNOWN = "unknown"  # the channel did not say (a timeout): it may have arrived; never resent
+
+
+class OutboundMessage(Base):
+    """What became of a message the bot sent on a channel that needs a record of it (QQ): the
+    channel's id of a sent message (a seller who replies to it addresses the bot), a message that
+    could not be sent and why (never retried blindly), or one whose fate is unknown."""
+
+    __tablename__ = "outbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    chat_key: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[SendOutcome] = mapped_column(_enum(SendOutcome, "send_outcome"))
+    # What it was: its text (cut), or the name of a file.
+    summary: Mapped[str] = mapped_column(Text)
+    failure: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    channel_message_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # The seller's message it answered, if any.
+    reply_to: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_outbound_messages_sent", "channel", "chat_key", "channel_message_id"),
+        Index("ix_outbound_messages_created", "created_at"),
+    )

@@ -24,6 +24,7 @@ from aiogram.types import (
     ReplyParameters,
 )
 
+from bot.runtime.text import split_paragraphs
 from bot.telegram.translate import BotIdentity, callback_data
 from handlers.types import Button, ButtonKind, Reply
 
@@ -44,38 +45,10 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _cut_at(text: str, limit: int) -> int:
-    """The longest prefix (in characters) of `text` within `limit` UTF-16 units."""
-    units = 0
-    for index, char in enumerate(text):
-        units += 2 if ord(char) > 0xFFFF else 1
-        if units > limit:
-            return index
-    return len(text)
-
-
 def split_text(text: str, limit: int = MAX_MESSAGE_UTF16) -> list[str]:
-    """Parts of at most `limit` UTF-16 units, cut at the last paragraph break, else line break,
-    else space, else anywhere (never inside a character)."""
-    parts: list[str] = []
-    rest = text
-    while utf16_len(rest) > limit:
-        hard = max(1, _cut_at(rest, limit))  # at least one character, so the loop ends
-        window = rest[:hard]
-        cut = -1
-        for separator in ("\n\n", "\n", " "):
-            cut = window.rfind(separator)
-            if cut > hard // 2:
-                break
-            cut = -1
-        if cut <= 0:
-            cut = hard
-        part, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
-        if part:
-            parts.append(part)
-    if rest.strip() or not parts:
-        parts.append(rest)
-    return parts
+    """Parts of at most `limit` UTF-16 units (Telegram's measure), cut at paragraph, line or word
+    boundaries."""
+    return split_paragraphs(text, limit, units=utf16_len)
 
 
 def deep_link(identity: BotIdentity, payload: str) -> str:
