@@ -587,14 +587,22 @@ async def hold_delivery(*, sessions: Sessions, delivery_id: int, now: datetime |
     await write_transaction(sessions, work)
 
 
-async def release_held(*, sessions: Sessions, conversation_id: int) -> int:
-    """The seller wrote again: the conversation's held deliveries may go now. Returns how many."""
+async def release_held(
+    *, sessions: Sessions, channel: str, chat_id: str, thread_id: str, user_id: str
+) -> int:
+    """The seller wrote again: their conversation's held deliveries may go now. Returns how many."""
+    conversation = select(Conversation.id).where(
+        Conversation.channel == channel,
+        Conversation.chat_id == chat_id,
+        Conversation.thread_id == thread_id,
+        Conversation.user_id == user_id,
+    )
 
     async def work(session: AsyncSession) -> int:
         result = await session.execute(
             update(Delivery)
             .where(
-                Delivery.conversation_id == conversation_id,
+                Delivery.conversation_id.in_(conversation),
                 Delivery.delivered_at.is_(None),
                 Delivery.held_at.is_not(None),
             )

@@ -156,3 +156,48 @@ async def make_account(
     )
     assert result.ok, result
     return result.value
+
+
+# -- a running bot's data folder (the channels' tests) ------------------------------------------
+@pytest.fixture(scope="session")
+def matcher_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trained matcher's cache folder that every channel test's data folder links to (trained
+    once per session)."""
+    from bot.app import build_app
+    from bot.config import load_settings
+
+    folder = tmp_path_factory.mktemp("matcher")
+
+    async def build() -> None:
+        app = await build_app(load_settings(data_dir=folder))
+        await app.close()
+
+    run_in_own_loop(build)
+    return folder / "cache"
+
+
+def prepare_data_dir(data_dir: Path, matcher_cache: Path, sqlite_template: Path | None = None) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not (data_dir / "cache").exists():
+        (data_dir / "cache").symlink_to(matcher_cache, target_is_directory=True)
+    if sqlite_template is not None and not (data_dir / "sellerbot.db").exists():
+        shutil.copyfile(sqlite_template, data_dir / "sellerbot.db")
+
+
+@pytest.fixture
+async def pg_database() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database (migrated by the bot at start-up); yields its URL."""
+    from sqlalchemy.engine import make_url
+
+    if not POSTGRES_URL:
+        pytest.skip(NO_POSTGRES)
+    name = f"sellerbot_run_{secrets.token_hex(4)}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        await admin.dispose()

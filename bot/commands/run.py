@@ -1,4 +1,4 @@
-"""`sellerbot run telegram`: serve the bot on Telegram, by long polling or as a webhook server."""
+"""`sellerbot run telegram` and `sellerbot run qq`: serve the bot on a chat channel until SIGTERM."""
 
 from __future__ import annotations
 
@@ -65,3 +65,48 @@ async def _serve(settings: Settings, *, webhook: bool) -> None:
 
     mode = "webhook" if webhook else "long polling"
     await serve_until_signalled(lambda: start_telegram(settings, webhook=webhook), name=f"Telegram ({mode})")
+
+
+@run.command("qq")
+@with_settings
+@click.option(
+    "--protocol",
+    type=click.Choice(["official", "onebot"]),
+    default=None,
+    help="The official QQ Bot API, or a OneBot v11 client (default: [qq] protocol).",
+)
+def qq(settings: Settings, protocol: str | None) -> None:
+    """Serve the bot on QQ: the official QQ Bot API (webhook or gateway; SELLERBOT_QQ__APP_ID and
+    SELLERBOT_QQ__APP_SECRET), or a OneBot v11 client such as NapCat connecting by reverse
+    WebSocket. SIGTERM or Ctrl-C stops it after the messages being handled are answered."""
+    if protocol is not None:
+        settings.qq = settings.qq.model_copy(update={"protocol": protocol})
+    try:
+        from bot.qq.runtime import check_qq
+    except ImportError as exc:
+        fail(f"QQ needs the qq extra ({exc.name} is missing): pip install 'sellerbot[qq]'")
+    from bot.qq.official.client import QQApiError, QQConfigError
+    from bot.qq.official.gateway import GatewayError
+
+    try:
+        check_qq(settings.qq)
+    except QQConfigError as exc:
+        fail(str(exc))
+    configure_logging(settings)
+    try:
+        asyncio.run(_serve_qq(settings))
+    except KeyboardInterrupt:
+        pass
+    except QQApiError as exc:
+        fail(f"the QQ Bot API refused the bot: {exc} (check app_id and app_secret)")
+    except GatewayError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot listen: {exc}")
+
+
+async def _serve_qq(settings: Settings) -> None:
+    from bot.qq.runtime import start_qq
+    from bot.runtime.serve import serve_until_signalled
+
+    await serve_until_signalled(lambda: start_qq(settings), name=f"QQ ({settings.qq.protocol})")

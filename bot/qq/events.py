@@ -119,6 +119,7 @@ class Target:
 
     kind: Literal["group", "private"]
     chat: str
+    user: str = ""  # the seller the message is for (in a group: whose question it answers)
     self_id: str = ""
     reply_to: str = ""
 
@@ -128,13 +129,24 @@ class Target:
 
     @classmethod
     def of(cls, message: QQMessage) -> Target:
-        return cls(kind=message.kind, chat=message.chat, self_id=message.self_id, reply_to=message.message_id)
+        return cls(
+            kind=message.kind,
+            chat=message.chat,
+            user=message.user,
+            self_id=message.self_id,
+            reply_to=message.message_id,
+        )
 
     @classmethod
-    def of_conversation(cls, chat_id: str, thread_id: str, reply_to: str | None = None) -> Target:
+    def of_conversation(
+        cls, chat_id: str, thread_id: str, user_id: str, reply_to: str | None = None
+    ) -> Target:
         """Where a message of a stored conversation goes (an agent's answer)."""
-        if chat_id.startswith("group:"):
-            return cls(
-                kind=GROUP, chat=chat_id.removeprefix("group:"), self_id=thread_id, reply_to=reply_to or ""
-            )
-        return cls(kind=PRIVATE, chat=chat_id, self_id=thread_id, reply_to=reply_to or "")
+        group = chat_id.startswith("group:")
+        return cls(
+            kind=GROUP if group else PRIVATE,
+            chat=chat_id.removeprefix("group:") if group else chat_id,
+            user=user_id,
+            self_id=thread_id,
+            reply_to=reply_to or "",
+        )

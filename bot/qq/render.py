@@ -86,7 +86,7 @@ class Renderer:
         max_chars: int,
         links: str = "plain",
         keyboards: bool = False,
-        private_chat: Callable[[Button, str], str],
+        private_chat: Callable[[Button, str, str], str],
         default_language: str = "zh",
     ) -> None:
         self.max_chars = max_chars
@@ -98,8 +98,8 @@ class Renderer:
     def text_of(self, text: str) -> str:
         return plain_links(text) if self.links == "plain" else text
 
-    def replies(self, replies: Sequence[Reply], *, group: bool) -> list[Out]:
-        """The messages that show one turn's replies."""
+    def replies(self, replies: Sequence[Reply], *, group: bool, bot_id: str = "") -> list[Out]:
+        """The messages that show one turn's replies (`bot_id`: the bot account that sends them)."""
         lang = reply_language(replies, self.default_language)
         out: list[Out] = []
         pending: list[str] = []
@@ -118,7 +118,9 @@ class Renderer:
                     listed.append(f"{number}. {button.label}")
                 lines.append("\n".join(listed))
                 numbered_here = True
-            lines += [self.private_chat(b, lang) for b in reply.buttons if b.kind is ButtonKind.PRIVATE_CHAT]
+            lines += [
+                self.private_chat(b, lang, bot_id) for b in reply.buttons if b.kind is ButtonKind.PRIVATE_CHAT
+            ]
             if lines:
                 pending.append("\n".join(lines))
             if reply.files:

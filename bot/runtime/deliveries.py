@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from enum import StrEnum
 from typing import Protocol
 
 from bot.runtime.trouble import Outage
@@ -32,12 +33,16 @@ log = logging.getLogger(__name__)
 BATCH = 100
 
 
+class Readiness(StrEnum):
+    SEND = "send"  # it may go now
+    HOLD = "hold"  # the channel cannot send it before the seller writes again (QQ's reply window)
+    ELSEWHERE = "elsewhere"  # another process sends it (the one the seller's QQ client is on)
+
+
 class DeliveryChannel(Protocol):
     """A channel's part: whether a delivery may go now, and sending it."""
 
-    async def ready(self, delivery: DeliveryView) -> bool:
-        """False if the channel cannot send it now (it is held until the seller writes again)."""
-        ...
+    async def readiness(self, delivery: DeliveryView) -> Readiness: ...
 
     async def deliver(self, delivery: DeliveryView) -> str | None:
         """Send it; None once sent, else how it failed for good (one of
@@ -85,7 +90,10 @@ class DeliveryLoop:
 
     async def _send_chat(self, items: list[DeliveryView]) -> None:
         for index, delivery in enumerate(items):
-            if not await self.sender.ready(delivery):
+            readiness = await self.sender.readiness(delivery)
+            if readiness is Readiness.ELSEWHERE:
+                return
+            if readiness is Readiness.HOLD:
                 # This one and the chat's later ones wait together, in order.
                 for held in items[index:]:
                     await hold_delivery(sessions=self.sessions, delivery_id=held.id)

@@ -100,8 +100,13 @@ class ChatWorkers(Generic[Outgoing]):
     async def accept(self, arrivals: Sequence[Arrival]) -> list[int]:
         """Store updates as received; returns the numbers of those that were new. Raises if the
         database cannot store them (the caller then calls `tell_users`)."""
+        return self.accept_stored(await self.inbox.store(arrivals))
+
+    def accept_stored(self, stored: Sequence[tuple[Arrival, int | None]]) -> list[int]:
+        """Wake the chats of arrivals the inbox has stored (those with a number; the others were
+        redeliveries); returns the numbers."""
         new: list[int] = []
-        for arrival, number in await self.inbox.store(arrivals):
+        for arrival, number in stored:
             if number is None:
                 self.stats.duplicates += 1
                 log.info(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiogram.methods import TelegramMethod
 
+from bot.runtime.deliveries import Readiness
 from bot.telegram.render import Renderer
 from bot.telegram.sender import Sender
 from handlers.types import Button
@@ -21,8 +22,8 @@ class TelegramDeliveries:
         self.sender = sender
         self.render = render
 
-    async def ready(self, delivery: DeliveryView) -> bool:
-        return True
+    async def readiness(self, delivery: DeliveryView) -> Readiness:
+        return Readiness.SEND
 
     async def deliver(self, delivery: DeliveryView) -> str | None:
         failures = await self.sender.deliver(await self.methods(delivery))

@@ -11,53 +11,14 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject
-from sqlalchemy import select
 
+from bot.runtime.languages import Languages
 from bot.telegram.files import FileFetcher
 from bot.telegram.render import Renderer
-from bot.telegram.translate import CHANNEL, BotIdentity
+from bot.telegram.translate import BotIdentity
 from handlers.core import ConversationCore
-from handlers.replies import LANGUAGES
-from services.db import Sessions
-from services.models import Conversation
 
 log = logging.getLogger(__name__)
-
-
-def language_from_hint(hint: str | None, default: str) -> str:
-    code = (hint or "").lower()
-    for lang in LANGUAGES:
-        if code.startswith(lang):
-            return lang
-    return default
-
-
-class Languages:
-    """The language to use for what the adapter says itself (a file too large, a button that is
-    someone else's): the conversation's language if it has one, else the user's Telegram
-    language, else the default."""
-
-    def __init__(self, sessions: Sessions, default: str) -> None:
-        self.sessions = sessions
-        self.default = default
-
-    async def of(
-        self, *, chat_id: int | str, user_id: int | str, thread_id: str = "", hint: str | None
-    ) -> str:
-        try:
-            async with self.sessions() as session:
-                stored = await session.scalar(
-                    select(Conversation.language).where(
-                        Conversation.channel == CHANNEL,
-                        Conversation.chat_id == str(chat_id),
-                        Conversation.thread_id == thread_id,
-                        Conversation.user_id == str(user_id),
-                    )
-                )
-        except Exception as exc:  # the database is down: the hint will do
-            log.debug("conversation language unavailable: %r", exc)
-            stored = None
-        return stored if stored in LANGUAGES else language_from_hint(hint, self.default)
 
 
 @dataclass(frozen=True)

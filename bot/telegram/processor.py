@@ -22,8 +22,8 @@ from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.types import Update
 
 from bot.runtime.inbox import Arrival
+from bot.runtime.languages import Languages
 from bot.runtime.workers import ChatWorkers
-from bot.telegram.middleware import Languages
 from bot.telegram.render import Renderer
 from bot.telegram.sender import Sender
 from bot.telegram.translate import chat_key, is_addressed, language_hint, reply_target, update_user

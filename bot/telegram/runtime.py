@@ -40,6 +40,7 @@ from bot.app import App, build_app
 from bot.config import Settings
 from bot.runtime.deliveries import DeliveryLoop
 from bot.runtime.housekeeping import Housekeeping
+from bot.runtime.languages import Languages
 from bot.runtime.limiter import Limiter, OutboundLimits, build_limiter
 from bot.runtime.metrics import Stats
 from bot.runtime.workers import ChatWorkers
@@ -48,7 +49,7 @@ from bot.telegram.deliveries import TelegramDeliveries
 from bot.telegram.desk import Desk, DeskRelay, check_desk, desk_router
 from bot.telegram.desk.router import DESK_COMMANDS
 from bot.telegram.files import FileFetcher
-from bot.telegram.middleware import Dependencies, InjectDependencies, Languages
+from bot.telegram.middleware import Dependencies, InjectDependencies
 from bot.telegram.polling import ALLOWED_UPDATES, Poller
 from bot.telegram.processor import TelegramIntake, TelegramUpdates
 from bot.telegram.render import Renderer
@@ -261,7 +262,7 @@ async def start_telegram(
     )
     sender = Sender(bot, limiter)
     render = Renderer(identity)
-    languages = Languages(app.database.sessions, settings.app.default_language)
+    languages = Languages(app.database.sessions, settings.app.default_language, channel=CHANNEL)
     files = FileFetcher(bot, max_bytes=telegram.max_file_bytes)
     dependencies = Dependencies(
         conversation=app.core,

@@ -15,10 +15,15 @@ def public_hex(signer: Signer) -> str:
 def test_the_key_is_derived_from_the_secret_as_the_documentation_shows() -> None:
     # bot-docs, develop/api-v2/dev-prepare/interface-framework/sign.md, DEMO 1
     assert seed_from_secret("naOC0ocQE3shWLAfffVLB1rhYPG7") == b"naOC0ocQE3shWLAfffVLB1rhYPG7naOC"
-    assert public_hex(Signer("naOC0ocQE3shWLAfffVLB1rhYPG7")) == bytes(
-        [215, 195, 98, 254, 120, 174, 248, 31, 242, 50, 135, 180, 147, 98, 139, 93]
-        + [176, 42, 60, 79, 227, 11, 33, 94, 77, 25, 96, 155, 93, 118, 103, 58]
-    ).hex()
+    assert (
+        public_hex(Signer("naOC0ocQE3shWLAfffVLB1rhYPG7"))
+        == bytes(
+            [
+                *(215, 195, 98, 254, 120, 174, 248, 31, 242, 50, 135, 180, 147, 98, 139, 93),
+                *(176, 42, 60, 79, 227, 11, 33, 94, 77, 25, 96, 155, 93, 118, 103, 58),
+            ]
+        ).hex()
+    )
     # a secret three times too short is repeated until it is long enough
     assert seed_from_secret("123456abcdef") == b"123456abcdef123456abcdef123456ab"
 
@@ -51,7 +56,9 @@ def test_a_real_delivery_verifies_and_any_change_to_it_does_not() -> None:
     assert signer.verify(timestamp="1728981195", body=BOTGO_BODY, signature=BOTGO_SIGNATURE)
     assert not signer.verify(timestamp="1728981196", body=BOTGO_BODY, signature=BOTGO_SIGNATURE)
     assert not signer.verify(timestamp="1728981195", body=BOTGO_BODY + b" ", signature=BOTGO_SIGNATURE)
-    assert not Signer("123456abcdeF").verify(timestamp="1728981195", body=BOTGO_BODY, signature=BOTGO_SIGNATURE)
+    assert not Signer("123456abcdeF").verify(
+        timestamp="1728981195", body=BOTGO_BODY, signature=BOTGO_SIGNATURE
+    )
     for forged in ("", "zz", BOTGO_SIGNATURE[:-2], "ff" * 64):
         assert not signer.verify(timestamp="1728981195", body=BOTGO_BODY, signature=forged)
 

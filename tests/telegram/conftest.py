@@ -8,44 +8,21 @@ fraction of a second.
 
 from __future__ import annotations
 
-import secrets
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.app import build_app
 from bot.config import Settings, load_settings
 from bot.telegram.runtime import TelegramRuntime, start_telegram
-from tests.conftest import run_in_own_loop
+from tests.conftest import prepare_data_dir
 from tests.telegram.fake_api import FakeBotAPI
 from tests.telegram.harness import Harness
 
 # Loose smoothing per chat in the functional tests (a flow sends several messages a turn);
 # the limiter has tests of its own.
 FAST_LIMITS: dict[str, Any] = {"chat_messages_per_second": 1000.0, "chat_burst": 1000}
-
-
-@pytest.fixture(scope="session")
-def matcher_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("telegram-matcher")
-
-    async def build() -> None:
-        app = await build_app(load_settings(data_dir=folder))
-        await app.close()
-
-    run_in_own_loop(build)
-    return folder / "cache"
-
-
-def prepare_data_dir(data_dir: Path, matcher_cache: Path, sqlite_template: Path | None = None) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if not (data_dir / "cache").exists():
-        (data_dir / "cache").symlink_to(matcher_cache, target_is_directory=True)
-    if sqlite_template is not None and not (data_dir / "sellerbot.db").exists():
-        shutil.copyfile(sqlite_template, data_dir / "sellerbot.db")
 
 
 def telegram_settings(
@@ -96,29 +73,6 @@ def tg(fake: FakeBotAPI, runtime: TelegramRuntime) -> Harness:
 
 
 # -- PostgreSQL and Redis ----------------------------------------------------------------------
-@pytest.fixture
-async def pg_database() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database (migrated by the bot at start-up); yields its URL."""
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    from services.db import create_engine
-    from tests.conftest import NO_POSTGRES, POSTGRES_URL
-
-    if not POSTGRES_URL:
-        pytest.skip(NO_POSTGRES)
-    name = f"sellerbot_tg_{secrets.token_hex(4)}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        await admin.dispose()
-
-
 @pytest.fixture
 async def redis_url() -> AsyncIterator[str]:
     """The test Redis, with this test's keys under a prefix of their own (see redis_prefix)."""

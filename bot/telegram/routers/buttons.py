@@ -17,7 +17,7 @@ from aiogram import F, Router
 from aiogram.methods import AnswerCallbackQuery, EditMessageReplyMarkup, EditMessageText, TelegramMethod
 from aiogram.types import CallbackQuery, LinkPreviewOptions, Message
 
-from bot.telegram.middleware import Languages
+from bot.runtime.languages import Languages
 from bot.telegram.render import MAX_MESSAGE_UTF16, Renderer, utf16_len
 from bot.telegram.translate import (
     BUTTON_PREFIX,

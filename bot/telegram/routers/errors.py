@@ -10,7 +10,7 @@ from aiogram import Router
 from aiogram.methods import TelegramMethod
 from aiogram.types import ErrorEvent
 
-from bot.telegram.middleware import Languages
+from bot.runtime.languages import Languages
 from bot.telegram.processor import message_about
 from bot.telegram.render import Renderer
 from handlers.apology import Apology

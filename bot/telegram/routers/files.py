@@ -13,8 +13,8 @@ from aiogram.enums import ContentType
 from aiogram.methods import TelegramMethod
 from aiogram.types import Message
 
+from bot.runtime.languages import Languages
 from bot.telegram.files import FileFetcher, FileRef, FileTooLarge
-from bot.telegram.middleware import Languages
 from bot.telegram.render import Renderer
 from bot.telegram.routers.filters import AddressedToBot
 from bot.telegram.translate import BotIdentity, is_group, language_hint, message_inbound, sender_id, thread_of

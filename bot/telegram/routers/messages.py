@@ -10,7 +10,7 @@ from aiogram import F, Router
 from aiogram.methods import TelegramMethod
 from aiogram.types import Message
 
-from bot.telegram.middleware import Languages
+from bot.runtime.languages import Languages
 from bot.telegram.render import Renderer
 from bot.telegram.routers.filters import AddressedToBot
 from bot.telegram.translate import BotIdentity, language_hint, message_inbound, sender_id, thread_of
