@@ -162,8 +162,11 @@ def _unfinished(chat_id: str):
     undelivered = exists().where(
         Delivery.conversation_id == Handoff.conversation_id,
         Delivery.created_at >= Handoff.created_at,
-        Delivery.failed_at.is_not(None),
-        Delivery.failure_noticed_at.is_(None),
+        or_(
+            and_(Delivery.failed_at.is_not(None), Delivery.failure_noticed_at.is_(None)),
+            # held until the seller writes again (QQ's reply window), not yet reported
+            and_(Delivery.held_at.is_not(None), Delivery.held_noticed_at.is_(None)),
+        ),
     )
     return or_(
         and_(Handoff.status.in_(OPEN_STATUSES), DeskHandoff.handoff_id.is_(None)),

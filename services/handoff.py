@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import audit
@@ -570,6 +570,8 @@ async def mark_delivered(
 
 
 DELIVERY_FAILURES = ("blocked", "refused", "error")
+# A delivery the channel holds until the seller writes again (reported to agents like a failure).
+HELD = "held"
 
 
 async def hold_delivery(*, sessions: Sessions, delivery_id: int, now: datetime | None = None) -> None:
@@ -643,29 +645,44 @@ class FailedDelivery:
 async def unnoticed_failures(
     session: AsyncSession, *, conversation_id: int, since: datetime
 ) -> list[FailedDelivery]:
-    """Deliveries of the conversation since `since` that failed and were not reported yet."""
+    """Deliveries of the conversation since `since` that failed, or are held until the seller
+    writes again (`failure` "held"), and were not reported yet; oldest first."""
     rows = await session.scalars(
         select(Delivery)
         .where(
             Delivery.conversation_id == conversation_id,
             Delivery.created_at >= since,
-            Delivery.failed_at.is_not(None),
-            Delivery.failure_noticed_at.is_(None),
+            or_(
+                and_(Delivery.failed_at.is_not(None), Delivery.failure_noticed_at.is_(None)),
+                and_(
+                    Delivery.held_at.is_not(None),
+                    Delivery.held_noticed_at.is_(None),
+                    Delivery.delivered_at.is_(None),
+                ),
+            ),
         )
         .order_by(Delivery.id)
     )
-    return [FailedDelivery(d.id, d.text, d.failure or "error", d.failed_at) for d in rows if d.failed_at]
+    found = []
+    for d in rows:
+        if d.failed_at is not None and d.failure_noticed_at is None:
+            found.append(FailedDelivery(d.id, d.text, d.failure or "error", d.failed_at))
+        elif d.held_at is not None:
+            found.append(FailedDelivery(d.id, d.text, HELD, d.held_at))
+    return found
 
 
-async def claim_failure_notice(*, sessions: Sessions, delivery_id: int, now: datetime | None = None) -> bool:
-    """True for the one caller that reports this failure (two desk processes never both do)."""
+async def claim_failure_notice(
+    *, sessions: Sessions, delivery_id: int, now: datetime | None = None, held: bool = False
+) -> bool:
+    """True for the one caller that reports this failure (or this hold): two desk processes never
+    both do."""
     now = now or utcnow()
+    noticed = Delivery.held_noticed_at if held else Delivery.failure_noticed_at
 
     async def work(session: AsyncSession) -> bool:
         result = await session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.failure_noticed_at.is_(None))
-            .values(failure_noticed_at=now)
+            update(Delivery).where(Delivery.id == delivery_id, noticed.is_(None)).values({noticed: now})
         )
         return (result.rowcount or 0) == 1
 

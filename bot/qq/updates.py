@@ -263,9 +263,8 @@ class QQDeliveries:
             async with self.sessions() as session:
                 stored = await load_file(session, delivery.upload_id)
         files = (InboundFile(stored.name, stored.data, stored.mime_type),) if stored is not None else ()
-        outs = self.renderer.replies(
-            [Reply(text=delivery.text, buttons=tuple(buttons), files=files)], group=target.kind != PRIVATE
-        )
+        reply = Reply(text=delivery.text, buttons=tuple(buttons), files=files)
+        outs = self.renderer.replies([reply], group=target.kind != PRIVATE, bot_id=target.self_id)
         results = await self.sender.send(target, outs)
         for result in results:
             if result.outcome is SendOutcome.FAILED:

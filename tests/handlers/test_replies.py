@@ -156,7 +156,7 @@ VALUES: dict[str, list[Any]] = {
     "stars": [5, 1],
     "name": ["Anna"],
     "path": ["/home/anna/logo.png"],
-    "failure": ["blocked", "refused", "error"],
+    "failure": ["blocked", "refused", "error", "held"],
     "data": ["/home/anna/.local/share/sellerbot"],
     "email": ["demo-seller@example.com"],
     "outbox": ["/home/anna/.local/share/sellerbot/outbox"],
@@ -166,7 +166,7 @@ VALUES: dict[str, list[Any]] = {
     "conversation": [12],
     "again": [False, True],
     "recreated": [False, True],
-    "channel": ["telegram"],
+    "channel": ["telegram", "QQ"],
     "user": ["700000001"],
     "language": ["中文"],
     "account": [

@@ -20,7 +20,11 @@ from tests.qq.harness import OfficialHarness, OneBotHarness
 ONEBOT_TOKEN = "onebot-test-token"
 # Loose smoothing per chat in the functional tests (a flow sends several messages a turn); the
 # limiter has tests of its own.
-FAST: dict[str, Any] = {"chat_messages_per_second": 1000.0, "chat_burst": 1000, "group_messages_per_minute": 10_000}
+FAST: dict[str, Any] = {
+    "chat_messages_per_second": 1000.0,
+    "chat_burst": 1000,
+    "group_messages_per_minute": 10_000,
+}
 
 
 def qq_settings(data_dir: Path, *, db_url: str | None = None, **qq: Any) -> Settings:

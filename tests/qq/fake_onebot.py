@@ -78,7 +78,11 @@ class FakeOneBotClient:
 
         async def image(request: web.Request) -> web.Response:
             data = self.images.get(request.match_info["name"])
-            return web.Response(body=data, content_type="image/png") if data is not None else web.Response(status=404)
+            return (
+                web.Response(body=data, content_type="image/png")
+                if data is not None
+                else web.Response(status=404)
+            )
 
         app.router.add_get("/download/{name}", image)
         self._image_runner = web.AppRunner(app)
@@ -105,7 +109,9 @@ class FakeOneBotClient:
         self.connections += 1
         self.closed_by_server.clear()
         self._reader = asyncio.create_task(self._read(self._ws))
-        await self._ws.send_json(self._base("meta_event") | {"meta_event_type": "lifecycle", "sub_type": "connect"})
+        await self._ws.send_json(
+            self._base("meta_event") | {"meta_event_type": "lifecycle", "sub_type": "connect"}
+        )
         if self.heartbeat_ms > 0:
             self._beat = asyncio.create_task(self._beats(self._ws))
         return 101
@@ -163,7 +169,12 @@ class FakeOneBotClient:
                 return
             if self.retcodes:
                 code = self.retcodes.pop(0)
-                answer = {"status": "failed", "retcode": code, "data": None, "message": "Timeout: NTEvent sendMsg"}
+                answer = {
+                    "status": "failed",
+                    "retcode": code,
+                    "data": None,
+                    "message": "Timeout: NTEvent sendMsg",
+                }
             else:
                 kind = "group" if action == "send_group_msg" else "private"
                 chat = str(params.get("group_id") if kind == "group" else params.get("user_id"))
@@ -176,7 +187,12 @@ class FakeOneBotClient:
                 answer = {
                     "status": "ok",
                     "retcode": 0,
-                    "data": {"file": f"/napcat/cache/{name}", "url": f"{self.image_url}/{name}", "file_size": str(len(self.images[name])), "file_name": name},
+                    "data": {
+                        "file": f"/napcat/cache/{name}",
+                        "url": f"{self.image_url}/{name}",
+                        "file_size": str(len(self.images[name])),
+                        "file_name": name,
+                    },
                 }
             else:
                 answer = {"status": "failed", "retcode": 1200, "data": None, "message": "file not found"}
@@ -216,7 +232,12 @@ class FakeOneBotClient:
             found.append({"type": "text", "data": {"text": f" {text}" if group is not None and at else text}})
         for image in images or []:
             name = self.host_image(image)
-            found.append({"type": "image", "data": {"file": name, "url": f"{self.image_url}/{name}", "file_size": str(len(image))}})
+            found.append(
+                {
+                    "type": "image",
+                    "data": {"file": name, "url": f"{self.image_url}/{name}", "file_size": str(len(image))},
+                }
+            )
         found += segments or []
         event = self._base("message") | {
             "message_type": "group" if group is not None else "private",

@@ -152,4 +152,6 @@ class OneBotHarness(Harness):
         await self.client.send_event(event)
         await self.handled(f"{self.client.self_id}:{event['message_id']}")
         new = [p for p in self.client.posted[before:] if p.chat == chat.chat]
-        return Turn(texts=[p.text for p in new if p.text], images=[i for p in new for i in p.images], sent=new)
+        return Turn(
+            texts=[p.text for p in new if p.text], images=[i for p in new for i in p.images], sent=new
+        )

@@ -52,12 +52,14 @@ from handlers import replies
 from services import desk as desk_service
 from services.db import is_unavailable
 from services.desk import DeskHandoffView, SellerTurn, TopicExists, TopicView
-from services.handoff import HandoffView, claim_failure_notice, turn_files, unnoticed_failures
+from services.handoff import HELD, HandoffView, claim_failure_notice, turn_files, unnoticed_failures
 from services.models import DeskMessageKind, HandoffResolution
 
 log = logging.getLogger(__name__)
 
 LEASE_CHANNEL = "telegram-desk"
+# The seller's channel, as agents call it.
+CHANNEL_NAMES = {"telegram": "Telegram", "qq": "QQ", "console": "sellerbot chat"}
 BATCH = 100
 SIDE_BY_SIDE = 8
 REMINDER_EVERY_SECONDS = 30.0
@@ -568,7 +570,8 @@ class _Serving:
 
     async def _report_undelivered(self) -> None:
         """Tell the agents, in the topic, about each of their messages the seller's channel
-        refused (the seller blocked the bot, …): once each, whichever process gets to it."""
+        refused (the seller blocked the bot, …) or holds until the seller writes again (QQ's reply
+        window): once each, whichever process gets to it."""
         desk = self.desk
         if self._topic is None:
             return
@@ -577,10 +580,14 @@ class _Serving:
                 session, conversation_id=self.handoff.conversation_id, since=self.handoff.created_at
             )
         for item in failed:
-            if not await claim_failure_notice(sessions=desk.sessions, delivery_id=item.id, now=desk.now()):
+            held = item.failure == HELD
+            if not await claim_failure_notice(
+                sessions=desk.sessions, delivery_id=item.id, now=desk.now(), held=held
+            ):
                 continue
             quoted = item.text if len(item.text) <= 200 else item.text[:199] + "…"
-            text = self.say("desk.undelivered", failure=item.failure, text=quoted)
+            channel = CHANNEL_NAMES.get(self.handoff.channel, self.handoff.channel)
+            text = self.say("desk.undelivered", failure=item.failure, text=quoted, channel=channel)
             if self.handoff.is_open:
                 sent = await self._send(
                     lambda thread, text=text: desk.render.text(desk.chat_id, text, thread_id=thread)
