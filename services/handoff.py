@@ -672,6 +672,20 @@ async def unnoticed_failures(
     return found
 
 
+async def held_deliveries(session: AsyncSession, *, conversation_id: int) -> list[str]:
+    """The texts of the conversation's deliveries held until the seller writes again."""
+    rows = await session.scalars(
+        select(Delivery.text)
+        .where(
+            Delivery.conversation_id == conversation_id,
+            Delivery.held_at.is_not(None),
+            Delivery.delivered_at.is_(None),
+        )
+        .order_by(Delivery.id)
+    )
+    return list(rows)
+
+
 async def claim_failure_notice(
     *, sessions: Sessions, delivery_id: int, now: datetime | None = None, held: bool = False
 ) -> bool:
@@ -702,6 +716,7 @@ __all__ = [
     "close_open_handoff",
     "file_description",
     "get_handoff",
+    "held_deliveries",
     "hold_delivery",
     "list_handoffs",
     "load_file",

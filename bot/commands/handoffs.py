@@ -20,7 +20,8 @@ from services.accounts import get_account
 from services.db import Database
 from services.desk import DeskMessageView
 from services.desk import notes as desk_notes
-from services.handoff import HandoffView, list_handoffs
+from services.handoff import HandoffView, held_deliveries, list_handoffs
+from services.outbound import window_open
 
 # How many of the latest turns the list shows per conversation.
 CONTEXT_TURNS = 6
@@ -35,7 +36,9 @@ def _agent_name(name: str | None) -> str:
         return "agent"
 
 
-def _describe(view: HandoffView, account: str | None, notes: list[DeskMessageView], now: datetime) -> str:
+def _describe(
+    view: HandoffView, account: str | None, notes: list[DeskMessageView], held: list[str], now: datetime
+) -> str:
     if view.closed_at is None:
         waited = int((now - view.created_at).total_seconds() // 60)
         state = f"waiting {waited} min"
@@ -55,6 +58,10 @@ def _describe(view: HandoffView, account: str | None, notes: list[DeskMessageVie
         lines.append(f"  {turn.at:%H:%M} {who}: {text[:200]}{'…' if len(text) > 200 else ''}")
     for note in notes:
         lines.append(f"  note by {note.author}: {' '.join((note.text or '').split())}")
+    for text in held:
+        lines.append(
+            f"  waiting for the seller's next message (the channel's reply window closed): {text[:200]}"
+        )
     return "\n".join(lines)
 
 
@@ -65,7 +72,7 @@ def _describe(view: HandoffView, account: str | None, notes: list[DeskMessageVie
 def handoffs(settings: Settings, include_closed: bool, as_json: bool) -> None:
     """List conversations waiting for a person, with their context."""
 
-    async def work(db: Database) -> list[tuple[HandoffView, str | None, list[DeskMessageView]]]:
+    async def work(db: Database) -> list[tuple[HandoffView, str | None, list[DeskMessageView], list[str]]]:
         async with db.sessions() as session:
             views = await list_handoffs(session, include_closed=include_closed, turns=CONTEXT_TURNS)
             rows = []
@@ -74,7 +81,9 @@ def handoffs(settings: Settings, include_closed: bool, as_json: bool) -> None:
                 if view.account_id is not None:
                     found = await get_account(session, account_id=view.account_id, policy=settings.policy)
                     account = f"{found.email} — {found.company}" if found else None
-                rows.append((view, account, await desk_notes(session, handoff_id=view.id)))
+                notes = await desk_notes(session, handoff_id=view.id)
+                held = await held_deliveries(session, conversation_id=view.conversation_id)
+                rows.append((view, account, notes, held))
             return rows
 
     rows = run(settings, work, needs_existing=False)
@@ -85,8 +94,9 @@ def handoffs(settings: Settings, include_closed: bool, as_json: bool) -> None:
                     **view.as_json(),
                     "account": account,
                     "notes": [{"author": n.author, "text": n.text} for n in notes],
+                    "held": held,
                 }
-                for view, account, notes in rows
+                for view, account, notes, held in rows
             ]
         )
         return
@@ -94,7 +104,7 @@ def handoffs(settings: Settings, include_closed: bool, as_json: bool) -> None:
         click.echo("no conversations are waiting for a person")
         return
     now = datetime.now(UTC)
-    click.echo("\n\n".join(_describe(view, account, notes, now) for view, account, notes in rows))
+    click.echo("\n\n".join(_describe(view, account, notes, held, now) for view, account, notes, held in rows))
 
 
 @click.command("reply")
@@ -105,14 +115,38 @@ def handoffs(settings: Settings, include_closed: bool, as_json: bool) -> None:
 def reply(settings: Settings, handoff_id: int, text: str, agent: str | None) -> None:
     """Answer a handed-off conversation as a person."""
 
-    async def work(db: Database) -> HandoffView:
+    async def work(db: Database) -> tuple[HandoffView, bool]:
         result = await reply_as_agent(
             sessions=db.sessions, handoff_id=handoff_id, text=text, agent=_agent_name(agent)
         )
-        return value_or_fail(result, settings.policy)
+        view = value_or_fail(result, settings.policy)
+        return view, await reply_window_closed(db, settings, view)
 
-    view = run(settings, work)
+    view, waits = run(settings, work)
     click.echo(f"sent to {view.channel} user {view.user_id} (handoff {view.id})")
+    if waits:
+        click.echo(
+            "the seller's QQ accepts answers only for a while after their last message, and that time is "
+            "over: this answer goes to them with their next message"
+        )
+
+
+async def reply_window_closed(db: Database, settings: Settings, view: HandoffView) -> bool:
+    """Whether the seller's channel will hold an answer until they write again (the official QQ
+    API answers a seller only within a while of their last message)."""
+    if view.channel != "qq" or settings.qq.protocol != "official":
+        return False
+    from bot.qq.events import Target
+    from bot.qq.official.transport import window_rule
+
+    target = Target.of_conversation(view.chat_id, view.thread_id, view.user_id)
+    return not await window_open(
+        db.sessions,
+        channel="qq",
+        chat_key=target.chat_key,
+        user_id=target.user,
+        rule=window_rule(settings.qq, target.kind),
+    )
 
 
 @click.command("close")

@@ -73,6 +73,11 @@ class QQChat:
             self.last = turn
         return turn
 
+    async def unheard(self, text: str = "", **kw: Any) -> bool:
+        """Say something the bot must not take up (a group message not for it): True if it was
+        neither stored nor answered."""
+        return await self.harness.unheard(self, text, **kw)
+
     async def choose(self, label: str) -> Turn:
         """Answer with the number of the choice `label` of the last turn (`@bot N` in a group)."""
         return await self.send(str(self.last.number_of(label)))
@@ -112,6 +117,20 @@ class Harness:
     async def turn(self, chat: QQChat, text: str, **kw: Any) -> Turn:
         raise NotImplementedError
 
+    async def unheard(self, chat: QQChat, text: str, **kw: Any) -> bool:
+        raise NotImplementedError
+
+    async def stored(self, event_key: str) -> bool:
+        from sqlalchemy import select
+
+        from services.models import InboundUpdate
+
+        async with self.sessions() as session:
+            found = await session.scalar(
+                select(InboundUpdate.update_id).where(InboundUpdate.event_key == event_key)
+            )
+        return found is not None
+
 
 class OfficialHarness(Harness):
     def __init__(self, fake: FakeOfficialAPI, runtime: QQRuntime, *, gateway: bool = False) -> None:
@@ -140,6 +159,18 @@ class OfficialHarness(Harness):
             sent=new,
         )
 
+    async def unheard(self, chat: QQChat, text: str, **kw: Any) -> bool:
+        before = len(self.fake.sent)
+        kind, data = self.fake.message_event(group=chat.group, user=chat.user, text=text, **kw)
+        await self.deliver(kind, data)  # the webhook answers once the event is stored, or not
+        if self.gateway:
+            await self.settle()
+        return not await self.stored(data["id"]) and len(self.fake.sent) == before
+
+    async def settle(self) -> None:
+        """Until every event sent before has been taken in (a message after them is handled)."""
+        await self.turn(self.private("probe"), "/help")
+
 
 class OneBotHarness(Harness):
     def __init__(self, client: FakeOneBotClient, runtime: QQRuntime) -> None:
@@ -155,3 +186,17 @@ class OneBotHarness(Harness):
         return Turn(
             texts=[p.text for p in new if p.text], images=[i for p in new for i in p.images], sent=new
         )
+
+    async def unheard(self, chat: QQChat, text: str, **kw: Any) -> bool:
+        def posted() -> int:
+            return len([p for p in self.client.posted if p.chat == chat.chat])
+
+        before = posted()
+        event = self.client.message_event(group=chat.group, user=chat.user, text=text, **kw)
+        await self.client.send_event(event)
+        await self.settle()
+        return not await self.stored(f"{self.client.self_id}:{event['message_id']}") and posted() == before
+
+    async def settle(self) -> None:
+        """Until every event sent before has been taken in (the connection reads them in order)."""
+        await self.turn(self.private("1"), "/help")

@@ -16,6 +16,8 @@ other files cannot be sent over this API.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from bot.config import QQSettings
@@ -27,7 +29,7 @@ from bot.qq.sending import SendResult
 from bot.runtime.deliveries import Readiness
 from services import outbound
 from services.db import Sessions, is_unavailable
-from services.models import SendOutcome
+from services.models import SendOutcome, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,8 @@ class OfficialTransport:
         self.client = client
         self.sessions = sessions
         self.settings = settings
+        # What time it is for the reply windows (tests move it on).
+        self.clock: Callable[[], datetime] = utcnow
 
     def bot_id(self, self_id: str) -> str:
         return self.client.app_id
@@ -91,6 +95,7 @@ class OfficialTransport:
             chat_key=target.chat_key,
             user_id=target.user,
             rule=window_rule(self.settings, target.kind),
+            now=self.clock(),
         )
         return Readiness.SEND if open_now else Readiness.HOLD
 
@@ -131,6 +136,7 @@ class OfficialTransport:
                 chat_key=target.chat_key,
                 user_id=target.user,
                 rule=window_rule(self.settings, target.kind),
+                now=self.clock(),
             )
         except Exception as exc:
             if not (is_unavailable(exc) and target.reply_to):
