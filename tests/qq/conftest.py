@@ -38,27 +38,27 @@ def qq_settings(data_dir: Path, *, db_url: str | None = None, **qq: Any) -> Sett
 
 
 def official_settings(data_dir: Path, fake: FakeOfficialAPI, **qq: Any) -> Settings:
-    return qq_settings(
-        data_dir,
-        protocol="official",
-        app_id=fake.app_id,
-        app_secret=fake.secret,
-        api_base_url=fake.url,
-        token_url=f"{fake.url}/app/getAppAccessToken",
-        webhook_listen="127.0.0.1:0",
+    values = {
+        "protocol": "official",
+        "app_id": fake.app_id,
+        "app_secret": fake.secret,
+        "api_base_url": fake.url,
+        "token_url": f"{fake.url}/app/getAppAccessToken",
+        "webhook_listen": "127.0.0.1:0",
         **qq,
-    )
+    }
+    return qq_settings(data_dir, **values)
 
 
 def onebot_settings(data_dir: Path, **qq: Any) -> Settings:
-    return qq_settings(
-        data_dir,
-        protocol="onebot",
-        onebot_listen="127.0.0.1:0",
-        onebot_access_token=ONEBOT_TOKEN,
-        onebot_action_timeout_seconds=5.0,
+    values = {
+        "protocol": "onebot",
+        "onebot_listen": "127.0.0.1:0",
+        "onebot_access_token": ONEBOT_TOKEN,
+        "onebot_action_timeout_seconds": 5.0,
         **qq,
-    )
+    }
+    return qq_settings(data_dir, **values)
 
 
 @pytest.fixture

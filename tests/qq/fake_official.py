@@ -84,6 +84,7 @@ class FakeOfficialAPI:
         self.images: dict[str, bytes] = {}
         self.acks: list[str] = []
         self.markdown_allowed = False
+        self.lose_answers = 0  # the next messages are shown, but their answers never reach the bot
         self._fail: list[tuple[int, int, str]] = []  # (http status, code, message) for the next calls
         self._ids = itertools.count(1)
         self._seq = itertools.count(1)
@@ -123,9 +124,8 @@ class FakeOfficialAPI:
         return time.time() + self.offset
 
     def advance(self, seconds: float) -> None:
+        """Move the platform's clock on (reply windows close, tokens expire)."""
         self.offset += seconds
-        for token in self.tokens:
-            self.tokens[token] -= 0  # tokens expire on the fake clock too (see _authorised)
 
     def fail_next(self, code: int, *, times: int = 1, status: int = 400, message: str = "injected") -> None:
         self._fail += [(status, code, message)] * times
@@ -225,6 +225,10 @@ class FakeOfficialAPI:
         )
         self.sent.append(sent)
         await self._changed()
+        if self.lose_answers:
+            # The message went, but the answer is lost on the way back (a proxy's 502).
+            self.lose_answers -= 1
+            return web.Response(status=502, text="Bad Gateway")
         return web.json_response({"id": sent.id, "timestamp": int(self.now())})
 
     async def _file(self, request: web.Request) -> web.Response:
