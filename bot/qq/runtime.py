@@ -87,6 +87,7 @@ class QQRuntime:
     limiter: Limiter
     sender: QQSender
     processor: ChatWorkers[Any]
+    updates: QQUpdates
     intake: QQIntake
     deliveries: DeliveryLoop
     housekeeping: Housekeeping
@@ -228,6 +229,7 @@ async def start_qq(settings: Settings, *, app: App | None = None, owner: str | N
         limiter=limiter,
         sender=sender,
         processor=processor,
+        updates=updates,
         intake=intake,
         deliveries=deliveries,
         housekeeping=Housekeeping(

@@ -68,6 +68,8 @@ class Connection:
         self._prefix = secrets.token_hex(4)
         self.heartbeat_seconds = DEFAULT_HEARTBEAT_SECONDS
         self.beating = False  # the client has sent a heartbeat (the watchdog then watches)
+        self.rhythm = asyncio.Event()  # set when the heartbeat interval is learnt or changes
+        self.heard = asyncio.Event()  # a heartbeat has come
         self.last_seen = asyncio.get_running_loop().time()
         self.closed = asyncio.Event()
 
@@ -218,8 +220,11 @@ class OneBotServer:
                     and isinstance(interval, int | float)
                     and interval > 0
                 ):
-                    connection.heartbeat_seconds = interval / 1000
-                    connection.beating = True
+                    connection.heard.set()
+                    if not connection.beating or connection.heartbeat_seconds != interval / 1000:
+                        connection.heartbeat_seconds = interval / 1000
+                        connection.beating = True
+                        connection.rhythm.set()  # the watchdog looks again with the new interval
                 continue
             try:
                 await self.on_event(connection, data)
@@ -238,7 +243,11 @@ class OneBotServer:
                 log.warning("OneBot %s sent no heartbeat for %.0f s; closing it", connection.self_id, silent)
                 await connection.close("no heartbeat")
                 return
-            await asyncio.sleep(max(0.05, allowed - silent))
+            connection.rhythm.clear()
+            try:
+                await asyncio.wait_for(connection.rhythm.wait(), timeout=max(0.05, allowed - silent))
+            except TimeoutError:
+                pass
 
     async def connection(self, self_id: str, *, wait: float) -> Connection | None:
         """The connection of bot account `self_id` (any, if empty and only one is connected),
