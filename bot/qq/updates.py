@@ -101,7 +101,8 @@ class QQUpdates:
         )
         if not reference:
             return
-        # The window runs from when QQ says the message was sent (else from its arrival).
+        # The window runs from when QQ says the message was sent (the platform's clock is the one
+        # that counts), else from its arrival.
         sent = datetime.fromtimestamp(message.sent_at, UTC) if message.sent_at else update.received_at
         await outbound.open_window(
             self.sessions,
@@ -110,7 +111,7 @@ class QQUpdates:
             user_id=message.user,
             reference=reference,
             reference_kind=kind,
-            opened_at=min(sent, update.received_at),
+            opened_at=sent,
         )
 
     async def _release_held(self, message: QQMessage) -> None:

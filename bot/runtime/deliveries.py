@@ -59,6 +59,8 @@ class DeliveryLoop:
         self.delivered = 0
         self._outage = Outage(log)
         self._wake = asyncio.Event()
+        self.passes = 0
+        self._passed = asyncio.Condition()
 
     def wake(self) -> None:
         """Look now (a held delivery may go: the seller wrote)."""
@@ -73,11 +75,23 @@ class DeliveryLoop:
             except Exception as exc:
                 self._outage.failed("sending agents' messages", exc)
                 found = 0
+            async with self._passed:
+                self.passes += 1
+                self._passed.notify_all()
             if found < BATCH:
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
                 except TimeoutError:
                     pass
+
+    async def next_pass(self) -> None:
+        """Until the loop has made one more pass, started after this call (tests)."""
+        async with self._passed:
+            target = self.passes + 2  # the pass under way may have looked before the call
+            self.wake()
+            while self.passes < target:
+                await self._passed.wait()
+                self.wake()
 
     async def deliver_once(self) -> int:
         async with self.sessions() as session:
