@@ -231,6 +231,9 @@ class ChatWorkers(Generic[Outgoing]):
                     self._retry_later(chat)
                     return
                 self._outage.ok()
+                # What a dead holder had started is told first, in the words of that moment (the
+                # next update may change the conversation's language).
+                notices = [(item, await self._interrupted(item)) for item in work.abandoned]
                 started = loop.time()
                 outgoing: Any = None
                 if work.update is not None and not work.lease_lost:
@@ -239,8 +242,8 @@ class ChatWorkers(Generic[Outgoing]):
                         outgoing = await self._understand(work.update)
                     finally:
                         CURRENT_WAITS.reset(token)
-            for item in work.abandoned:
-                await self._abandoned(item)
+            for item, notice in notices:
+                await self._send_notice(item, notice)
             if work.lease_lost:
                 log.warning("lost the lease of chat %s (took too long); another process goes on", chat)
                 return
@@ -299,10 +302,24 @@ class ChatWorkers(Generic[Outgoing]):
                     return  # left as started: a later holder of the chat abandons it
                 await asyncio.sleep(backoff_delay(failures))
 
-    async def _abandoned(self, item: queue.QueuedUpdate) -> None:
+    async def _interrupted(self, item: queue.QueuedUpdate) -> Any:
+        """The notice that an update a dead process had started may not have been handled."""
         self.stats.abandoned += 1
         apology = Apology.interrupted(log, f"{self.channel} update {item.update_id}")
-        await self._notify(item, item.payload, apology)
+        try:
+            return await self.handler.notify(item.payload, apology)
+        except Exception as exc:
+            log.error(
+                "could not word the notice of update %s [ref %s]: %r", item.update_id, apology.reference, exc
+            )
+            return None
+
+    async def _send_notice(self, item: queue.QueuedUpdate, notice: Any) -> None:
+        try:
+            if notice is not None:
+                await self.handler.send(item, notice)
+        except Exception as exc:
+            log.error("could not tell the sender of %s update %s: %r", self.channel, item.update_id, exc)
         self._resolve(item.update_id)
 
     # -- waiting (tests, shutdown) -----------------------------------------------------------
