@@ -201,3 +201,11 @@ async def pg_database() -> AsyncIterator[str]:
         async with admin.connect() as conn:
             await conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         await admin.dispose()
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """The test Redis, with this test's keys under a prefix of their own (see redis_prefix)."""
+    if not REDIS_URL:
+        pytest.skip("SELLERBOT_TEST_REDIS_URL is not set: the Redis tests are skipped")
+    yield REDIS_URL

@@ -73,16 +73,6 @@ def tg(fake: FakeBotAPI, runtime: TelegramRuntime) -> Harness:
 
 
 # -- PostgreSQL and Redis ----------------------------------------------------------------------
-@pytest.fixture
-async def redis_url() -> AsyncIterator[str]:
-    """The test Redis, with this test's keys under a prefix of their own (see redis_prefix)."""
-    from tests.conftest import REDIS_URL
-
-    if not REDIS_URL:
-        pytest.skip("SELLERBOT_TEST_REDIS_URL is not set: the Redis tests are skipped")
-    yield REDIS_URL
-
-
 # -- the agents' desk --------------------------------------------------------------------------
 @pytest.fixture
 def forum(fake: FakeBotAPI):
