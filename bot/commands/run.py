@@ -64,7 +64,10 @@ async def _serve(settings: Settings, *, webhook: bool) -> None:
     from bot.telegram.runtime import start_telegram
 
     mode = "webhook" if webhook else "long polling"
-    await serve_until_signalled(lambda: start_telegram(settings, webhook=webhook), name=f"Telegram ({mode})")
+    await serve_until_signalled(
+        lambda: start_telegram(settings, webhook=webhook),
+        describe=lambda runtime: f"@{runtime.identity.username} ({mode})",
+    )
 
 
 @run.command("qq")
@@ -109,4 +112,4 @@ async def _serve_qq(settings: Settings) -> None:
     from bot.qq.runtime import start_qq
     from bot.runtime.serve import serve_until_signalled
 
-    await serve_until_signalled(lambda: start_qq(settings), name=f"QQ ({settings.qq.protocol})")
+    await serve_until_signalled(lambda: start_qq(settings), describe=lambda _: f"QQ ({settings.qq.protocol})")

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +21,17 @@ class Running(Protocol):
     async def stop(self) -> None: ...
 
 
-async def serve_until_signalled(start: Callable[[], Awaitable[Running]], *, name: str) -> None:
+R = TypeVar("R", bound=Running)
+
+
+async def serve_until_signalled(start: Callable[[], Awaitable[R]], *, describe: Callable[[R], str]) -> None:
+    """Start the runtime, say what it serves (`describe`), and serve until a signal."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runtime = await start()
-    log.info("serving %s", name)
+    log.info("serving %s", describe(runtime))
     waiting = asyncio.create_task(runtime.wait())
     stopping = asyncio.create_task(stop.wait())
     try:

@@ -55,6 +55,7 @@ class Sent:
     seq: int
     image: bytes | None = None
     keyboard: list[dict[str, Any]] | None = None
+    at: float = field(default_factory=time.monotonic)  # when the fake received it
 
 
 @dataclass

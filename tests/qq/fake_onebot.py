@@ -31,6 +31,7 @@ class Posted:
     kind: str  # "group" or "private"
     chat: str
     segments: list[dict[str, Any]] = field(default_factory=list)
+    at: float = field(default_factory=time.monotonic)  # when the client received it
 
     @property
     def text(self) -> str:
