@@ -41,10 +41,10 @@ from bot.qq.updates import QQDeliveries, QQIntake, QQUpdates
 from bot.runtime.deliveries import DeliveryLoop
 from bot.runtime.housekeeping import Housekeeping
 from bot.runtime.languages import Languages
+from bot.runtime.leases import process_name
 from bot.runtime.limiter import Limiter, OutboundLimits, build_limiter
 from bot.runtime.metrics import Stats
 from bot.runtime.workers import ChatWorkers
-from bot.telegram.runtime import process_name
 from handlers import replies as catalogue
 from handlers.types import Button
 

@@ -12,11 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 
 from services import inbound_queue
 from services.db import Sessions
 
 log = logging.getLogger(__name__)
+
+
+def process_name() -> str:
+    """This process, as the owner of its leases ("host:pid:random"): unique among the processes
+    of a deployment, and readable in the database."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class Lease:

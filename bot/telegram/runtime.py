@@ -20,9 +20,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
-import secrets
-import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,6 +38,7 @@ from bot.config import Settings
 from bot.runtime.deliveries import DeliveryLoop
 from bot.runtime.housekeeping import Housekeeping
 from bot.runtime.languages import Languages
+from bot.runtime.leases import process_name
 from bot.runtime.limiter import Limiter, OutboundLimits, build_limiter
 from bot.runtime.metrics import Stats
 from bot.runtime.workers import ChatWorkers
@@ -108,10 +106,6 @@ def desk_command_menus(chat_id: int, default_language: str) -> list[SetMyCommand
             )
         )
     return calls
-
-
-def process_name() -> str:
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 @dataclasses.dataclass
