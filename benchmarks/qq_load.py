@@ -35,14 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from telegram_load import QUESTIONS, max_in_window  # noqa: E402
+from telegram_load import QUESTIONS, max_in_window, print_timing  # noqa: E402
 
 from bot.app import build_app  # noqa: E402
 from bot.config import Settings, load_settings  # noqa: E402
 from bot.qq.render import Renderer  # noqa: E402
 from bot.qq.runtime import start_qq  # noqa: E402
 from bot.runtime.limiter import OutboundLimits  # noqa: E402
-from bot.runtime.metrics import percentile  # noqa: E402
 from handlers import replies as catalogue  # noqa: E402
 from handlers.types import Inbound  # noqa: E402
 from tests.qq.fake_official import FakeOfficialAPI  # noqa: E402
@@ -225,21 +224,7 @@ async def run(args: argparse.Namespace) -> int:
 
     stats = runtime.stats
     print(f"answered: {len(sent)} messages for {total}; duplicates dropped: {stats.duplicates}")
-    print(f"wall time: {elapsed:.1f} s   messages handled per second: {total / elapsed:.1f}")
-
-    def ms(values: list[float], q: float) -> str:
-        return f"{percentile(values, q) * 1000:.0f} ms"
-
-    def sec(values: list[float], q: float) -> str:
-        return f"{percentile(values, q):.2f} s"
-
-    print(
-        "processing latency (limiter waits excluded): "
-        f"median {ms(stats.latencies, 0.5)}, p99 {ms(stats.latencies, 0.99)}"
-    )
-    print(f"limiter wait per message: median {sec(stats.waits, 0.5)}, p99 {sec(stats.waits, 0.99)}")
-    end_to_end = stats.end_to_end
-    print(f"end-to-end (arrival to answer): median {sec(end_to_end, 0.5)}, p99 {sec(end_to_end, 0.99)}")
+    print_timing(stats, total=total, elapsed=elapsed, unit="messages")
     if at:
         print(f"most messages seen by the fake in any 1 s: {overall} (limit {limits.overall.limit})")
     if problems:

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bot.app import build_app  # noqa: E402
 from bot.config import Settings, load_settings  # noqa: E402
 from bot.runtime.limiter import OutboundLimits  # noqa: E402
-from bot.runtime.metrics import percentile  # noqa: E402
+from bot.runtime.metrics import Stats, percentile  # noqa: E402
 from bot.telegram.runtime import start_telegram  # noqa: E402
 from handlers.core import CoreOptions  # noqa: E402
 from handlers.types import Inbound  # noqa: E402
@@ -88,6 +88,25 @@ class FakeOnItsOwnLoop:
         self.await_(self.fake.close)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join()
+
+
+def print_timing(stats: Stats, *, total: int, elapsed: float, unit: str) -> None:
+    """The rate, and the latencies of a load run (the QQ benchmark prints the same)."""
+    print(f"wall time: {elapsed:.1f} s   {unit} handled per second: {total / elapsed:.1f}")
+
+    def ms(values: Iterable[float], q: float) -> str:
+        return f"{percentile(values, q) * 1000:.0f} ms"
+
+    def sec(values: Iterable[float], q: float) -> str:
+        return f"{percentile(values, q):.2f} s"
+
+    print(
+        "processing latency (limiter waits excluded): "
+        f"median {ms(stats.latencies, 0.5)}, p99 {ms(stats.latencies, 0.99)}"
+    )
+    print(f"limiter wait per update: median {sec(stats.waits, 0.5)}, p99 {sec(stats.waits, 0.99)}")
+    end_to_end = stats.end_to_end
+    print(f"end-to-end (arrival to answer): median {sec(end_to_end, 0.5)}, p99 {sec(end_to_end, 0.99)}")
 
 
 def max_in_window(times: list[float], seconds: float) -> int:
@@ -215,21 +234,7 @@ async def run(args: argparse.Namespace) -> int:
 
     stats = runtime.stats
     print(f"answered: {len(sent)} messages for {total} updates; duplicates dropped: {stats.duplicates}")
-    print(f"wall time: {elapsed:.1f} s   updates handled per second: {total / elapsed:.1f}")
-
-    def ms(values: list[float], q: float) -> str:
-        return f"{percentile(values, q) * 1000:.0f} ms"
-
-    def sec(values: list[float], q: float) -> str:
-        return f"{percentile(values, q):.2f} s"
-
-    print(
-        "processing latency (limiter waits excluded): "
-        f"median {ms(stats.latencies, 0.5)}, p99 {ms(stats.latencies, 0.99)}"
-    )
-    print(f"limiter wait per update: median {sec(stats.waits, 0.5)}, p99 {sec(stats.waits, 0.99)}")
-    end_to_end = stats.end_to_end
-    print(f"end-to-end (arrival to answer): median {sec(end_to_end, 0.5)}, p99 {sec(end_to_end, 0.99)}")
+    print_timing(stats, total=total, elapsed=elapsed, unit="updates")
     print(f"most messages seen by the server in any 1 s: {overall} (limit {limits.overall.limit})")
     print(f"most to one group in any minute: {per_group} (limit {limits.group.limit})")
     print(f"most to one chat in any {limits.chat.seconds:g} s: {per_chat} (burst {limits.chat.limit})")

@@ -86,9 +86,15 @@ async def open_window(
     await write_transaction(sessions, work)
 
 
-def _open(rule: WindowRule, now: datetime, margin: timedelta):
-    # An answer must reach the platform before the window closes: `margin` is kept for the trip.
+def _open_window_of(
+    channel: str, chat_key: str, user_id: str, rule: WindowRule, now: datetime, margin: timedelta
+):
+    """The seller's window, if it is still open. An answer must reach the platform before the
+    window closes: `margin` is kept for the trip."""
     return and_(
+        ReplyWindow.channel == channel,
+        ReplyWindow.chat_key == chat_key,
+        ReplyWindow.user_id == user_id,
         ReplyWindow.opened_at > now - timedelta(minutes=rule.minutes) + margin,
         ReplyWindow.used < rule.replies,
     )
@@ -111,12 +117,7 @@ async def take_reply(
         row = (
             await session.execute(
                 update(ReplyWindow)
-                .where(
-                    ReplyWindow.channel == channel,
-                    ReplyWindow.chat_key == chat_key,
-                    ReplyWindow.user_id == user_id,
-                    _open(rule, now, margin),
-                )
+                .where(_open_window_of(channel, chat_key, user_id, rule, now, margin))
                 .values(used=ReplyWindow.used + 1)
                 .returning(ReplyWindow.reference, ReplyWindow.reference_kind, ReplyWindow.used)
             )
@@ -141,10 +142,7 @@ async def window_open(
     async with sessions() as session:
         found = await session.scalar(
             select(ReplyWindow.reference).where(
-                ReplyWindow.channel == channel,
-                ReplyWindow.chat_key == chat_key,
-                ReplyWindow.user_id == user_id,
-                _open(rule, now, margin),
+                _open_window_of(channel, chat_key, user_id, rule, now, margin)
             )
         )
     return found is not None

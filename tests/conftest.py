@@ -184,6 +184,26 @@ def prepare_data_dir(data_dir: Path, matcher_cache: Path, sqlite_template: Path 
         shutil.copyfile(sqlite_template, data_dir / "sellerbot.db")
 
 
+def channel_data_dir(tmp_path: Path, matcher_cache: Path, sqlite_template: Path) -> Path:
+    """A running channel's data folder: the shared matcher and a fresh copy of the migrated
+    database (the `data_dir` fixture of the channels' tests)."""
+    folder = tmp_path / "data"
+    prepare_data_dir(folder, matcher_cache, sqlite_template)
+    return folder
+
+
+def clean_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without its sellerbot settings (the tests' own kept), plus
+    `settings`: for a `sellerbot` process a test starts."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SELLERBOT_") or k.startswith("SELLERBOT_TEST_")
+    }
+    env.update(settings)
+    return env
+
+
 @pytest.fixture
 async def pg_database() -> AsyncIterator[str]:
     """A fresh PostgreSQL database (migrated by the bot at start-up); yields its URL."""

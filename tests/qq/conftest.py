@@ -12,7 +12,7 @@ import pytest
 from bot.config import Settings, load_settings
 from bot.qq.runtime import QQRuntime, start_qq
 from services.handoff_settings import HandoffSettings
-from tests.conftest import prepare_data_dir
+from tests.conftest import channel_data_dir
 from tests.qq.fake_official import FakeOfficialAPI
 from tests.qq.fake_onebot import FakeOneBotClient
 from tests.qq.harness import OfficialHarness, OneBotHarness
@@ -61,11 +61,7 @@ def onebot_settings(data_dir: Path, **qq: Any) -> Settings:
     return qq_settings(data_dir, **values)
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, matcher_cache: Path, sqlite_template: Path) -> Path:
-    folder = tmp_path / "data"
-    prepare_data_dir(folder, matcher_cache, sqlite_template)
-    return folder
+data_dir = pytest.fixture(channel_data_dir)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ and a restart the conversation goes on where it was."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sys
@@ -16,6 +15,7 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from handlers import replies
+from tests.conftest import clean_environment
 from tests.qq.conftest import ONEBOT_TOKEN
 from tests.qq.fake_official import FakeOfficialAPI
 from tests.qq.fake_onebot import FakeOneBotClient
@@ -40,18 +40,12 @@ def test_a_onebot_listener_open_to_other_machines_needs_a_token(tmp_path: Path, 
 
 
 def environment(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("SELLERBOT_") or k.startswith("SELLERBOT_TEST_")
-    }
-    env.update(
+    return clean_environment(
         SELLERBOT_DATA_DIR=str(data_dir),
         SELLERBOT_QQ__CHAT_BURST="1000",
         SELLERBOT_QQ__CHAT_MESSAGES_PER_SECOND="1000",
         **extra,
     )
-    return env
 
 
 def official_environment(fake: FakeOfficialAPI, data_dir: Path, **extra: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ import pytest
 
 from bot.config import Settings, load_settings
 from bot.telegram.runtime import TelegramRuntime, start_telegram
-from tests.conftest import prepare_data_dir
+from tests.conftest import channel_data_dir
 from tests.telegram.fake_api import FakeBotAPI
 from tests.telegram.harness import Harness
 
@@ -41,6 +41,9 @@ def telegram_settings(
     return settings
 
 
+data_dir = pytest.fixture(channel_data_dir)
+
+
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeBotAPI]:
     api = FakeBotAPI()
@@ -49,13 +52,6 @@ async def fake() -> AsyncIterator[FakeBotAPI]:
         yield api
     finally:
         await api.close()
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, matcher_cache: Path, sqlite_template: Path) -> Path:
-    folder = tmp_path / "data"
-    prepare_data_dir(folder, matcher_cache, sqlite_template)
-    return folder
 
 
 @pytest.fixture

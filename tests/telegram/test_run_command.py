@@ -5,7 +5,6 @@ the token to its log."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from sqlalchemy import select
 from bot.cli import main
 from services.db import create_engine, session_factory
 from services.models import InboundUpdate, UpdateStatus
+from tests.conftest import clean_environment
 from tests.telegram.fake_api import FakeBotAPI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,12 +36,7 @@ def test_a_malformed_token_is_refused_without_being_printed(tmp_path: Path, monk
 
 
 def bot_environment(fake: FakeBotAPI, data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("SELLERBOT_") or k.startswith("SELLERBOT_TEST_")
-    }
-    env.update(
+    return clean_environment(
         SELLERBOT_DATA_DIR=str(data_dir),
         SELLERBOT_TELEGRAM__TOKEN=fake.token,
         SELLERBOT_TELEGRAM__API_BASE_URL=fake.url,
@@ -50,7 +45,6 @@ def bot_environment(fake: FakeBotAPI, data_dir: Path, **extra: str) -> dict[str,
         SELLERBOT_TELEGRAM__CHAT_MESSAGES_PER_SECOND="1000",
         **extra,
     )
-    return env
 
 
 async def start_process(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:

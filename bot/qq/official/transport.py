@@ -89,15 +89,18 @@ class OfficialTransport:
     async def readiness(self, target: Target) -> Readiness:
         """Whether the seller's newest message may still be answered (else the message is held
         until the seller writes again)."""
-        open_now = await outbound.window_open(
-            self.sessions,
-            channel=CHANNEL,
-            chat_key=target.chat_key,
-            user_id=target.user,
-            rule=window_rule(self.settings, target.kind),
-            now=self.clock(),
-        )
+        open_now = await outbound.window_open(self.sessions, **self._window(target))
         return Readiness.SEND if open_now else Readiness.HOLD
+
+    def _window(self, target: Target) -> dict[str, Any]:
+        """The seller's reply window, as `services.outbound` names it, at the transport's time."""
+        return {
+            "channel": CHANNEL,
+            "chat_key": target.chat_key,
+            "user_id": target.user,
+            "rule": window_rule(self.settings, target.kind),
+            "now": self.clock(),
+        }
 
     async def send(self, target: Target, out: Out) -> SendResult:
         if isinstance(out, OutFile) and not out.is_image:
@@ -130,14 +133,7 @@ class OfficialTransport:
 
     async def _answer(self, target: Target, body: dict[str, Any]) -> SendResult:
         try:
-            answer = await outbound.take_reply(
-                self.sessions,
-                channel=CHANNEL,
-                chat_key=target.chat_key,
-                user_id=target.user,
-                rule=window_rule(self.settings, target.kind),
-                now=self.clock(),
-            )
+            answer = await outbound.take_reply(self.sessions, **self._window(target))
         except Exception as exc:
             if not (is_unavailable(exc) and target.reply_to):
                 raise
