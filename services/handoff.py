@@ -600,6 +600,20 @@ async def release_held(
         Conversation.user_id == user_id,
     )
 
+    held = (
+        select(Delivery.id)
+        .where(
+            Delivery.conversation_id.in_(conversation),
+            Delivery.delivered_at.is_(None),
+            Delivery.held_at.is_not(None),
+        )
+        .limit(1)
+    )
+    # Most messages have nothing held: a read says so without taking the write lock.
+    async with sessions() as session:
+        if await session.scalar(held) is None:
+            return 0
+
     async def work(session: AsyncSession) -> int:
         result = await session.execute(
             update(Delivery)

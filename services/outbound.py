@@ -148,30 +148,41 @@ async def window_open(
     return found is not None
 
 
+@dataclass(frozen=True)
+class Sent:
+    """What became of one message (see `record`)."""
+
+    outcome: SendOutcome
+    summary: str
+    failure: str | None = None
+    channel_message_id: str | None = None
+
+
 async def record(
     sessions: Sessions,
     *,
     channel: str,
     chat_key: str,
-    outcome: SendOutcome,
-    summary: str,
-    failure: str | None = None,
-    channel_message_id: str | None = None,
+    sent: list[Sent],
     reply_to: str | None = None,
     now: datetime | None = None,
 ) -> None:
+    """Record what became of the messages of one answer to a chat, in one transaction."""
+    now = now or utcnow()
+
     async def work(session: AsyncSession) -> None:
-        session.add(
+        session.add_all(
             OutboundMessage(
                 channel=channel,
                 chat_key=chat_key,
-                outcome=outcome,
-                summary=summary[:SUMMARY_CHARS],
-                failure=failure,
-                channel_message_id=channel_message_id,
+                outcome=item.outcome,
+                summary=item.summary[:SUMMARY_CHARS],
+                failure=item.failure,
+                channel_message_id=item.channel_message_id,
                 reply_to=reply_to or None,
-                created_at=now or utcnow(),
+                created_at=now,
             )
+            for item in sent
         )
 
     await write_transaction(sessions, work)

@@ -206,6 +206,7 @@ async def start_qq(settings: Settings, *, app: App | None = None, owner: str | N
         workers=qq.workers,
         concurrent_handling=qq.concurrent_handling,
         lease_seconds=qq.lease_seconds,
+        claims=onebot.serves if onebot is not None else None,
     )
     intake = QQIntake(processor, sessions)
     deliveries = DeliveryLoop(

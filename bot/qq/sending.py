@@ -90,20 +90,17 @@ class QQSender:
                     result.failure,
                     summary(out),
                 )
-            try:
-                await outbound.record(
-                    self.sessions,
-                    channel=CHANNEL,
-                    chat_key=target.chat_key,
-                    outcome=result.outcome,
-                    summary=summary(out),
-                    failure=result.failure or None,
-                    channel_message_id=result.message_id or None,
-                    reply_to=target.reply_to,
-                )
-            except Exception as exc:  # the message went (or not) all the same
-                log.warning("QQ: could not record a message to %s: %r", target.chat_key, exc)
             results.append(result)
+        sent = [
+            outbound.Sent(r.outcome, summary(out), r.failure or None, r.message_id or None)
+            for out, r in zip(outs, results, strict=True)
+        ]
+        try:
+            await outbound.record(
+                self.sessions, channel=CHANNEL, chat_key=target.chat_key, sent=sent, reply_to=target.reply_to
+            )
+        except Exception as exc:  # the messages went (or not) all the same
+            log.warning("QQ: could not record the messages to %s: %r", target.chat_key, exc)
         return results
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from bot.runtime.inbox import Arrival, Inbox
@@ -75,6 +75,7 @@ class ChatWorkers(Generic[Outgoing]):
         lease_seconds: float = 30.0,
         sweep_seconds: float = SWEEP_SECONDS,
         stats: Stats | None = None,
+        claims: Callable[[str], bool] | None = None,
     ) -> None:
         self.sessions = sessions
         self.channel = channel
@@ -86,6 +87,10 @@ class ChatWorkers(Generic[Outgoing]):
         self.lease_seconds = lease_seconds
         self.sweep_seconds = sweep_seconds
         self.stats = stats or Stats()
+        # Which chats this process may serve (all, unless the channel says otherwise: a OneBot
+        # account's chats only where its client is connected, since only there can they be
+        # answered).
+        self.claims = claims or (lambda chat: True)
         self._hints: dict[str, None] = {}  # chats to look at, in arrival order
         self._active: dict[str, asyncio.Task[None]] = {}
         self._side_tasks: set[asyncio.Task[Any]] = set()
@@ -162,7 +167,8 @@ class ChatWorkers(Generic[Outgoing]):
             return
         self._outage.ok()
         for chat in chats:
-            self._hints.setdefault(chat, None)
+            if self.claims(chat):
+                self._hints.setdefault(chat, None)
 
     def _start_workers(self) -> None:
         for chat in list(self._hints):

@@ -249,6 +249,10 @@ class OneBotServer:
             except TimeoutError:
                 pass
 
+    def serves(self, chat_key: str) -> bool:
+        """Whether a chat (`<self id>:<kind>:<chat>`) belongs to a bot account connected here."""
+        return chat_key.split(":", 1)[0] in self.connections
+
     async def connection(self, self_id: str, *, wait: float) -> Connection | None:
         """The connection of bot account `self_id` (any, if empty and only one is connected),
         waiting up to `wait` seconds for the client to (re)connect."""
