@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,7 +39,10 @@ class Transport(Protocol):
 
     protocol: str
 
-    async def send(self, target: Target, out: Out) -> SendResult: ...
+    async def send(self, target: Target, out: Out, *, slot: Slot) -> SendResult:
+        """Send one message; `slot()` is awaited right before it goes (the outbound limiter: what
+        a send does first — an upload, a database write — is not on the clock)."""
+        ...
 
     async def download(self, image: QQImage, *, self_id: str, max_bytes: int) -> bytes: ...
 
@@ -52,6 +55,9 @@ class Transport(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+Slot = Callable[[], Awaitable[None]]
 
 
 def summary(out: Out) -> str:
@@ -70,13 +76,16 @@ class QQSender:
     async def send(self, target: Target, outs: Sequence[Out]) -> list[SendResult]:
         """Send in order; a message that fails does not hold back the next (each is recorded)."""
         results = []
-        for out in outs:
+
+        async def slot() -> None:
             loop = asyncio.get_running_loop()
             started = loop.time()
             await self.limiter.acquire(target.chat_key, group=target.kind == "group")
             add_wait(loop.time() - started)
+
+        for out in outs:
             try:
-                result = await self.transport.send(target, out)
+                result = await self.transport.send(target, out, slot=slot)
             except Exception as exc:  # a bug or an answer the transport did not expect
                 log.error("QQ: sending to %s failed", target.chat_key, exc_info=exc)
                 result = SendResult(SendOutcome.FAILED, failure="error")

@@ -25,7 +25,7 @@ from bot.qq.events import CHANNEL, GROUP, QQImage, Target
 from bot.qq.official.client import OfficialClient, QQApiError
 from bot.qq.official.events import BUTTON_PREFIX
 from bot.qq.render import Out, OutFile, OutText, defang_links, escape_markdown
-from bot.qq.sending import SendResult
+from bot.qq.sending import SendResult, Slot
 from bot.runtime.deliveries import Readiness
 from services import outbound
 from services.db import Sessions, is_unavailable
@@ -102,21 +102,20 @@ class OfficialTransport:
             "now": self.clock(),
         }
 
-    async def send(self, target: Target, out: Out) -> SendResult:
+    async def send(self, target: Target, out: Out, *, slot: Slot) -> SendResult:
         if isinstance(out, OutFile) and not out.is_image:
             return SendResult(SendOutcome.FAILED, failure="file_not_supported")
         try:
             body = await self._body(target, out)
         except QQApiError as exc:
             return SendResult(SendOutcome.FAILED, failure=f"upload: {exc.kind}")
-        result = await self._answer(target, body)
+        result = await self._answer(target, body, slot)
         if result.failure == "url_not_allowed" and isinstance(out, OutText):
             log.warning(
                 "QQ refused a link in a message to %s; sending it with the links as text", target.chat_key
             )
-            result = await self._answer(
-                target, await self._body(target, OutText(defang_links(out.text), out.keyboard))
-            )
+            defanged = await self._body(target, OutText(defang_links(out.text), out.keyboard))
+            result = await self._answer(target, defanged, slot)
         return result
 
     async def _body(self, target: Target, out: Out) -> dict[str, Any]:
@@ -131,7 +130,7 @@ class OfficialTransport:
             }
         return {"msg_type": 0, "content": out.text}
 
-    async def _answer(self, target: Target, body: dict[str, Any]) -> SendResult:
+    async def _answer(self, target: Target, body: dict[str, Any], slot: Slot) -> SendResult:
         try:
             answer = await outbound.take_reply(self.sessions, **self._window(target))
         except Exception as exc:
@@ -143,6 +142,7 @@ class OfficialTransport:
         if answer is None:
             return SendResult(SendOutcome.FAILED, failure="window_closed")
         body = {**body, answer.reference_kind: answer.reference, "msg_seq": answer.seq}
+        await slot()
         try:
             sent = await self.client.send_message(target.kind, target.chat, body)
         except QQApiError as exc:

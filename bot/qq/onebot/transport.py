@@ -24,7 +24,7 @@ from bot.qq.events import GROUP, QQImage, Target
 from bot.qq.files import FileTooLarge, read_limited
 from bot.qq.onebot.server import ActionFailed, ActionTimeout, OneBotServer
 from bot.qq.render import Out, OutText
-from bot.qq.sending import SendResult
+from bot.qq.sending import SendResult, Slot
 from bot.runtime.deliveries import Readiness
 from services.models import SendOutcome
 
@@ -71,7 +71,7 @@ class OneBotTransport:
         here = target.self_id in connections if target.self_id else bool(connections)
         return Readiness.SEND if here else Readiness.ELSEWHERE
 
-    async def send(self, target: Target, out: Out) -> SendResult:
+    async def send(self, target: Target, out: Out, *, slot: Slot) -> SendResult:
         connection = await self.server.connection(target.self_id, wait=self.action_timeout)
         if connection is None:
             return SendResult(SendOutcome.FAILED, failure="not_connected")
@@ -80,6 +80,7 @@ class OneBotTransport:
         else:
             action, params = "send_private_msg", {"user_id": int(target.chat)}
         params["message"] = segments(target, out)
+        await slot()
         try:
             data = await connection.call(action, params, within=self.action_timeout)
         except ActionTimeout as exc:
