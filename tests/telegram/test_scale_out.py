@@ -21,7 +21,7 @@ from handlers.commands import COMMANDS
 from services.db import create_engine, session_factory
 from services.handoff import agent_reply, list_handoffs
 from services.models import InboundUpdate, UpdateStatus
-from tests.telegram.conftest import prepare_data_dir
+from tests.conftest import prepare_data_dir
 from tests.telegram.fake_api import FakeBotAPI
 from tests.telegram.test_limiter import max_in_window
 from tests.telegram.test_reliability import command_name
