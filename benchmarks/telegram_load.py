@@ -137,6 +137,69 @@ async def expected_answers(settings: Settings, questions: list[str]) -> dict[str
         await app.close()
 
 
+def make_chats(fake: FakeBotAPI, args: argparse.Namespace) -> list[tuple[Any, list[Any], list[str]]]:
+    """The load: chats (the first `args.groups` of them groups with three members), each with its
+    questions, chosen with `args.seed`."""
+    rng = random.Random(args.seed)
+    chats = []
+    for n in range(args.chats):
+        asked = rng.sample(QUESTIONS, k=min(args.messages, len(QUESTIONS)))
+        if n < args.groups:
+            group = fake.group(f"Group {n}")
+            members = [fake.user(f"G{n}M{m}", language_code="en") for m in range(3)]
+            chats.append((group, members, asked))
+        else:
+            user = fake.user(f"U{n}", language_code="en")
+            chats.append((fake.private_chat(user), [user], asked))
+    return chats
+
+
+def push_all(fake: FakeBotAPI, chats: list[tuple[Any, list[Any], list[str]]], messages: int) -> list[int]:
+    """Every chat's messages, queued at the fake server before the bot polls; returns their ids."""
+    ids = []
+    for round_ in range(messages):
+        for chat, members, questions in chats:
+            member = members[round_ % len(members)]
+            text = questions[round_]
+            if chat.type != "private":
+                text = f"@{fake.username} {text}"
+            ids.append(fake.send(chat, member, text))
+    return ids
+
+
+async def echo_rate(args: argparse.Namespace) -> float:
+    """The baseline: a bare aiogram bot that echoes every message, polling a fake server of its own
+    with the same load. Returns its updates per second."""
+    from aiogram import Bot, Dispatcher
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+    from aiogram.types import Message
+
+    server = FakeOnItsOwnLoop(username="echo_bot", first_update_id=random.randrange(10**6, 10**9))
+    fake = server.fake
+    server.await_(fake.start)
+    chats = server.run(lambda: make_chats(fake, args))
+    total = len(server.run(lambda: push_all(fake, chats, args.messages)))
+    bot = Bot(token=fake.token, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.url)))
+    dispatcher = Dispatcher()
+
+    @dispatcher.message()
+    async def echo(message: Message) -> None:
+        await message.answer(message.text or "")
+
+    started = time.perf_counter()
+    polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, polling_timeout=1))
+    try:
+        await server.wait_until(lambda: len(fake.all_sent()) >= total, limit=600)
+        elapsed = time.perf_counter() - started
+    finally:
+        await dispatcher.stop_polling()
+        await polling
+        await bot.session.close()
+        server.close()
+    return total / elapsed
+
+
 async def run(args: argparse.Namespace) -> int:
     work = Path(args.data_dir or tempfile.mkdtemp(prefix="sellerbot-bench-"))
     (work / "sellerbot.db").unlink(missing_ok=True)  # a reused data folder keeps only the matcher
@@ -164,35 +227,16 @@ async def run(args: argparse.Namespace) -> int:
         chat_burst=telegram.chat_burst,
     )
     print(f"data: {work}  database: {settings.database_url.split('@')[-1]}")
+    echo = None
+    if not args.no_echo:
+        echo = await echo_rate(args)
+        print(f"baseline: a bare aiogram echo bot on the same load handles {echo:.1f} updates/s")
     answers = await expected_answers(settings, QUESTIONS)
 
-    rng = random.Random(args.seed)
-    chats = []  # (chat, [users], [questions])
-    for n in range(args.chats):
-        if n < args.groups:
-            group = fake.group(f"Group {n}")
-            members = [fake.user(f"G{n}M{m}", language_code="en") for m in range(3)]
-            chats.append((group, members, rng.sample(QUESTIONS, k=min(args.messages, len(QUESTIONS)))))
-        else:
-            user = fake.user(f"U{n}", language_code="en")
-            chats.append(
-                (fake.private_chat(user), [user], rng.sample(QUESTIONS, k=min(args.messages, len(QUESTIONS))))
-            )
     if args.messages > len(QUESTIONS):
         raise SystemExit(f"at most {len(QUESTIONS)} messages per chat")
-
-    def push_all() -> list[int]:
-        ids = []
-        for round_ in range(args.messages):
-            for chat, members, questions in chats:
-                member = members[round_ % len(members)]
-                text = questions[round_]
-                if chat.type != "private":
-                    text = f"@{fake.username} {text}"
-                ids.append(fake.send(chat, member, text))
-        return ids
-
-    update_ids = server.run(push_all)
+    chats = server.run(lambda: make_chats(fake, args))
+    update_ids = server.run(lambda: push_all(fake, chats, args.messages))
     total = len(update_ids)
     print(f"{len(chats)} chats ({args.groups} groups) × {args.messages} messages = {total} updates queued")
 
@@ -235,6 +279,9 @@ async def run(args: argparse.Namespace) -> int:
     stats = runtime.stats
     print(f"answered: {len(sent)} messages for {total} updates; duplicates dropped: {stats.duplicates}")
     print_timing(stats, total=total, elapsed=elapsed, unit="updates")
+    if echo is not None:
+        ratio = total / elapsed / echo
+        print(f"sellerbot keeps {ratio:.2f} of the echo bot's rate (target with --no-limits: ≥ 0.3)")
     print(f"most messages seen by the server in any 1 s: {overall} (limit {limits.overall.limit})")
     print(f"most to one group in any minute: {per_group} (limit {limits.group.limit})")
     print(f"most to one chat in any {limits.chat.seconds:g} s: {per_chat} (burst {limits.chat.limit})")
@@ -260,6 +307,7 @@ def main() -> None:
         "--no-limits", action="store_true", help="lift the rate limits: the adapter's own speed"
     )
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--no-echo", action="store_true", help="skip the echo bot's baseline run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)

@@ -16,12 +16,15 @@ files (saved to `received_dir`, when the session has one).
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import os
 import queue
 import re
+import stat
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,6 +33,7 @@ from handlers import replies as catalogue
 from handlers.commands import for_another_bot
 from handlers.core import ConversationCore
 from handlers.types import Button, ButtonKind, Inbound, InboundFile, Reply
+from services.db import reading
 from services.handoff import load_file, mark_delivered, pending_deliveries
 
 CHANNEL = "console"
@@ -153,7 +157,7 @@ class ConsoleSession:
     async def deliveries(self) -> list[Reply]:
         """Messages queued for this chat (an agent's replies, the rating question), marked
         delivered. Their buttons become the ones a number picks."""
-        async with self.core.sessions() as session:
+        async with reading(self.core.sessions) as session:
             pending = [
                 d
                 for d in await pending_deliveries(session, channel=CHANNEL, chat_id=self.chat_id)
@@ -249,10 +253,7 @@ async def run_jsonl(session: ConsoleSession, stdin: TextIO, stdout: TextIO) -> N
     def emit(obj: dict[str, Any]) -> None:
         stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
-    while True:
-        line = await asyncio.to_thread(stdin.readline)
-        if not line:
-            break
+    async for line in input_lines(stdin):
         if not line.strip():
             continue
         replies, error = await _jsonl_turn(session, line)
@@ -263,6 +264,30 @@ async def run_jsonl(session: ConsoleSession, stdin: TextIO, stdout: TextIO) -> N
             emit({"type": "error", "error": error})
         emit({"type": "turn_end"})
         stdout.flush()
+
+
+async def input_lines(stdin: TextIO) -> AsyncIterator[str]:
+    """The lines of `stdin` as they come. A pipe is read by the event loop itself (a script's next
+    line wakes it); anything else (a file, a test's text buffer) on a thread, a line at a time."""
+    fd: int | None
+    try:
+        fd = stdin.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        fd = None
+    if fd is not None and stat.S_ISFIFO(os.fstat(fd).st_mode):
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=2**24)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(os.dup(fd), "rb", buffering=0)
+        )
+        try:
+            while line := await reader.readline():
+                yield line.decode("utf-8", "replace")
+        finally:
+            transport.close()
+        return
+    while line := await asyncio.to_thread(stdin.readline):
+        yield line
 
 
 # -- interactive --------------------------------------------------------------------------------

@@ -96,6 +96,10 @@ class TurnContext:
             self._account_looked_up = True
         return self._account_id
 
+    def knows_account(self, account_id: int | None) -> None:
+        """The linked account as the turn's first read found it (so it is not looked up again)."""
+        self._account_id, self._account_looked_up = account_id, True
+
     def forget_account(self) -> None:
         self._account_looked_up = False
 

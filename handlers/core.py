@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import String, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.exc import StaleDataError
 
 from faq.knowledge import KnowledgeBase
@@ -25,15 +27,14 @@ from handlers.apology import Apology
 from handlers.context import TurnContext
 from handlers.state import ConversationState
 from handlers.types import Inbound, Reply
-from services import handoff as handoff_service
-from services.db import Sessions
-from services.handoff import file_description
+from services.db import Sessions, reading_connection, writing_connection
+from services.handoff import OPEN_STATUSES, file_description
 from services.handoff_settings import HandoffSettings
 from services.linking import linked_account_id
 from services.mail_dispatch import MailDispatcher
-from services.models import Conversation, Turn, TurnDirection
+from services.models import ChatLink, Conversation, Handoff, Turn, TurnDirection, Upload
 from services.policy import Policy
-from services.uploads import new_upload
+from services.uploads import upload_values
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +130,19 @@ class ConversationCore:
     # -- one message ------------------------------------------------------------------------
     async def _handle(self, inbound: Inbound) -> list[Reply]:
         for attempt in range(SAVE_ATTEMPTS):
-            conversation_id, state, version, in_handoff = await self._load(inbound)
-            if inbound.for_person_only and not in_handoff:
+            loaded = await self._load(inbound)
+            conversation_id, version = loaded.conversation_id, loaded.version
+            if inbound.for_person_only and not loaded.in_handoff:
                 return []
             ctx = TurnContext(
-                core=self, inbound=inbound, state=state, conversation_id=conversation_id, now=self.now()
+                core=self,
+                inbound=inbound,
+                state=loaded.state,
+                conversation_id=conversation_id,
+                now=self.now(),
             )
-            if in_handoff:
+            ctx.knows_account(loaded.account_id)
+            if loaded.in_handoff:
                 from handlers.handoff import while_with_agent
 
                 await while_with_agent(ctx)
@@ -213,76 +220,148 @@ class ConversationCore:
             return "en"
         return self.options.default_language
 
-    async def _load(self, inbound: Inbound) -> tuple[int, ConversationState, int, bool]:
-        key = self._key(inbound)
-        async with self.sessions() as session, session.begin():
-            row = await session.scalar(select(Conversation).filter_by(**key))
-            if row is None:
-                row = Conversation(**key, language=self._first_language(inbound), state={})
-                session.add(row)
-                try:
-                    await session.flush()
-                except Exception:
-                    # created by a concurrent first message: use that one
-                    await session.rollback()
-                    return await self._load(inbound)
-            state = ConversationState.from_row(
-                lang=row.language or self.options.default_language,
-                flow=row.flow,
-                step=row.step,
-                data=row.state,
+    async def _load(self, inbound: Inbound) -> Loaded:
+        """The conversation's state, whether a person has it, and the seller's linked account, in
+        one read (the row is made at the first message)."""
+        async with reading_connection(self.sessions) as connection:
+            row = (await connection.execute(_LOAD, self._key(inbound))).first()
+        if row is None:
+            await self._create(inbound)
+            return await self._load(inbound)
+        conversation_id, language, flow, step, data, version, handoff_id, account_id = row
+        state = ConversationState.from_row(
+            lang=language or self.options.default_language, flow=flow, step=step, data=data
+        )
+        return Loaded(conversation_id, state, version, handoff_id is not None, account_id)
+
+    async def _create(self, inbound: Inbound) -> None:
+        """The conversation's row, at its first message (a concurrent first message may have made
+        it already: then that one is used)."""
+        values = {**self._key(inbound), "language": self._first_language(inbound), "state": {}}
+        async with writing_connection(self.sessions) as connection:
+            stmt = _insert_for(connection, Conversation).values(
+                **values, version=1, created_at=self.now(), updated_at=self.now()
             )
-            in_handoff = await handoff_service.open_handoff_id(session, conversation_id=row.id) is not None
-            return row.id, state, row.version, in_handoff
+            await connection.execute(stmt.on_conflict_do_nothing(index_elements=list(self._key(inbound))))
 
     async def _save(self, ctx: TurnContext, version: int) -> None:
+        """The new state and the turn's transcript, in one transaction; StaleDataError if another
+        process saved the conversation meanwhile (the version moved on)."""
         state, inbound, now = ctx.state, ctx.inbound, ctx.now
-        async with self.sessions() as session, session.begin():
-            row = await session.get(Conversation, ctx.conversation_id)
-            if row is None or row.version != version:
+        values: dict[str, Any] = {
+            "conversation": ctx.conversation_id,
+            "seen_version": version,
+            "language": state.lang,
+            "flow": state.flow,
+            "step": state.step,
+            "state": state.to_json(),
+            "updated_at": now,
+            "version": version + 1,
+            "display_name": inbound.display_name[:200] or None,
+        }
+        incoming = {
+            "conversation_id": ctx.conversation_id,
+            "direction": TurnDirection.IN,
+            "text": describe_inbound(inbound, pressed=ctx.pressed_label),
+            "language": state.lang,
+            "intent": ctx.understood.intent,
+            "score": ctx.understood.score,
+            "decision": ctx.understood.decision,
+            "flow_step": f"{state.flow}.{state.step}" if state.flow else None,
+            "author": None,
+            "channel_message_id": inbound.message_id[:64] or None,
+            "created_at": now,
+        }
+        outgoing = [
+            {**incoming, "direction": TurnDirection.OUT, "text": reply.text, "intent": None, "score": None,
+             "decision": None, "flow_step": None, "channel_message_id": None}
+            for reply in ctx.replies
+        ]  # fmt: skip
+        async with writing_connection(self.sessions) as connection:
+            updated = await connection.execute(_SAVE, values)
+            if updated.rowcount != 1:
                 raise StaleDataError("conversation changed")
-            row.language, row.flow, row.step = state.lang, state.flow, state.step
-            row.state = state.to_json()
-            row.updated_at = now
-            if inbound.display_name:
-                row.display_name = inbound.display_name[:200]
-            turn = Turn(
-                conversation_id=ctx.conversation_id,
-                direction=TurnDirection.IN,
-                text=describe_inbound(inbound, pressed=ctx.pressed_label),
-                language=state.lang,
-                intent=ctx.understood.intent,
-                score=ctx.understood.score,
-                decision=ctx.understood.decision,
-                flow_step=f"{state.flow}.{state.step}" if state.flow else None,
-                channel_message_id=inbound.message_id[:64] or None,
-                created_at=now,
-            )
-            session.add(turn)
+            turns = Turn.__table__
             if ctx.keep_files and inbound.files:
-                await session.flush()
-                for file in inbound.files:
-                    session.add(
-                        new_upload(
+                insert_in = insert(turns).values(incoming).returning(turns.c.id)
+                turn_id = (await connection.execute(insert_in)).scalar_one()
+                await connection.execute(
+                    insert(Upload.__table__),
+                    [
+                        upload_values(
                             ctx.conversation_id,
                             file.data,
                             now=now,
                             name=file.name,
                             mime_type=file.mime_type,
-                            turn_id=turn.id,
+                            turn_id=turn_id,
                         )
-                    )
-            for reply in ctx.replies:
-                session.add(
-                    Turn(
-                        conversation_id=ctx.conversation_id,
-                        direction=TurnDirection.OUT,
-                        text=reply.text,
-                        language=state.lang,
-                        created_at=now,
-                    )
+                        for file in inbound.files
+                    ],
                 )
-            await session.flush()
+            else:
+                outgoing.insert(0, incoming)
+            if outgoing:
+                await connection.execute(insert(turns), outgoing)
+
+
+# The statements of every turn, built once (building one costs more than running it).
+# (Table columns, not the ORM's: a Core statement skips the ORM's execution path.)
+_conversations = Conversation.__table__
+_handoffs = Handoff.__table__
+_links = ChatLink.__table__
+_LOAD = select(
+    _conversations.c.id,
+    _conversations.c.language,
+    _conversations.c.flow,
+    _conversations.c.step,
+    _conversations.c.state,
+    _conversations.c.version,
+    select(_handoffs.c.id)
+    .where(_handoffs.c.conversation_id == _conversations.c.id, _handoffs.c.status.in_(OPEN_STATUSES))
+    .limit(1)
+    .scalar_subquery(),
+    select(_links.c.account_id)
+    .where(_links.c.channel == bindparam("channel"), _links.c.chat_user_id == bindparam("user_id"))
+    .limit(1)
+    .scalar_subquery(),
+).where(
+    _conversations.c.channel == bindparam("channel"),
+    _conversations.c.chat_id == bindparam("chat_id"),
+    _conversations.c.thread_id == bindparam("thread_id"),
+    _conversations.c.user_id == bindparam("user_id"),
+)
+_SAVE = (
+    update(_conversations)
+    .where(
+        _conversations.c.id == bindparam("conversation"),
+        _conversations.c.version == bindparam("seen_version"),
+    )
+    .values(
+        language=bindparam("language"),
+        flow=bindparam("flow"),
+        step=bindparam("step"),
+        state=bindparam("state", type_=_conversations.c.state.type),
+        updated_at=bindparam("updated_at", type_=_conversations.c.updated_at.type),
+        version=bindparam("version"),
+        display_name=func.coalesce(bindparam("display_name", type_=String), _conversations.c.display_name),
+    )
+)
+
+
+def _insert_for(connection: Any, table: type) -> Any:
+    return (pg_insert if connection.dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a turn starts from."""
+
+    conversation_id: int
+    state: ConversationState
+    version: int
+    in_handoff: bool
+    account_id: int | None
 
 
 _MENTION_RE_CACHE: dict[str, re.Pattern[str]] = {}

@@ -8,6 +8,7 @@ count of consecutive misses.
 
 from __future__ import annotations
 
+import copy
 import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -52,11 +53,19 @@ class ConversationState:
 
     # -- persistence -------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        # lang, flow and step have columns of their own on the conversation row
-        for key in ("lang", "flow", "step"):
-            data.pop(key)
-        return data
+        # lang, flow and step have columns of their own on the conversation row. (Written out, not
+        # dataclasses.asdict: this runs at every turn, and asdict deep-copies field by field.)
+        return {
+            "data": copy.deepcopy(self.data),
+            "buttons": {bid: asdict(meaning) for bid, meaning in self.buttons.items()},
+            "pressed": list(self.pressed),
+            "group_seq": self.group_seq,
+            "misses": self.misses,
+            "resume_flow": self.resume_flow,
+            "resume_data": copy.deepcopy(self.resume_data),
+            "lang_chosen": self.lang_chosen,
+            "shown": list(self.shown),
+        }
 
     @classmethod
     def from_row(

@@ -12,15 +12,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiosqlite
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from services.models import Account
@@ -73,6 +82,13 @@ def create_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Async
         # A pooled connection may have died with a database restart: test it on checkout, so the
         # first request after an outage reconnects instead of failing.
         kwargs.setdefault("pool_pre_ping", True)
+    elif (path := sqlite_file(url)) is not None and "pool_size" not in kwargs:
+        # The embedded database: one connection, whose calls run on the event loop's thread
+        # (see InlineSQLite); transactions take their turn for it in the pool. (A caller that
+        # asks for a pool of several connections gets aiosqlite's threads: the loop must not wait
+        # on a lock another of its own connections holds.)
+        kwargs.update(async_creator=lambda: _inline_sqlite(path), pool_size=1, max_overflow=0)
+        kwargs.setdefault("pool_timeout", 60)
     engine = create_async_engine(url, echo=echo, **kwargs)
     if engine.dialect.name == "sqlite":
         in_memory = sqlite_file(url) is None
@@ -92,9 +108,64 @@ def create_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Async
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Reads (see `reading`) run in SQLite's autocommit mode: each statement sees the latest
+            # commit, and none waits for the write lock.
+            if not conn.get_execution_options().get(READ_ONLY, False):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+READ_ONLY = "sellerbot_read_only"
+
+
+@asynccontextmanager
+async def reading(sessions: Sessions) -> AsyncIterator[AsyncSession]:
+    """A session that only reads: on SQLite its statements run without BEGIN IMMEDIATE, each in
+    SQLite's autocommit mode — none takes or waits for the write lock, and each sees the latest
+    commit (several statements are not one snapshot). Writing in it is a bug."""
+    async with sessions() as session:
+        await session.connection(execution_options={READ_ONLY: True})
+        yield session
+
+
+class InlineSQLite(aiosqlite.Connection):
+    """aiosqlite's connection, with each call made at once on the event loop's thread instead of
+    handed to the connection's own thread and waited for. A statement on a local SQLite file
+    takes microseconds; the hand-over took more than the statement, a dozen times a turn. The
+    engine keeps one such connection: transactions in this process wait their turn for it in the
+    pool, never on SQLite's lock, so the loop never stops for a lock this process holds. (Another
+    process writing the same file may make a call wait up to the busy timeout; the embedded
+    database serves one process — PostgreSQL is for several.)"""
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+
+async def _inline_sqlite(path: Path) -> InlineSQLite:
+    connection = InlineSQLite(
+        lambda: sqlite3.connect(str(path), check_same_thread=False, isolation_level=None), iter_chunk_size=64
+    )
+    return await connection
+
+
+@asynccontextmanager
+async def reading_connection(sessions: Sessions) -> AsyncIterator[AsyncConnection]:
+    """Like `reading`, a bare connection for Core statements (no ORM session around it: the
+    conversation core's hot path)."""
+    engine: AsyncEngine = sessions.kw["bind"]
+    async with engine.connect() as connection:
+        yield await connection.execution_options(**{READ_ONLY: True})
+
+
+@asynccontextmanager
+async def writing_connection(sessions: Sessions) -> AsyncIterator[AsyncConnection]:
+    """A bare connection in a write transaction, committed at the end (Core statements only)."""
+    engine: AsyncEngine = sessions.kw["bind"]
+    async with engine.begin() as connection:
+        yield connection
 
 
 def session_factory(engine: AsyncEngine) -> Sessions:

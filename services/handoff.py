@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import audit
@@ -500,34 +500,67 @@ async def rate_handoff(
 
 
 # -- deliveries ---------------------------------------------------------------------------------
+# Table columns (a Core statement skips the ORM's execution path: this runs at every turn).
+_deliveries, _conversations = Delivery.__table__.c, Conversation.__table__.c
+_PENDING = (
+    select(
+        _deliveries.id,
+        _conversations.id,
+        _conversations.channel,
+        _conversations.chat_id,
+        _conversations.thread_id,
+        _conversations.user_id,
+        _deliveries.text,
+        _deliveries.buttons,
+        _deliveries.upload_id,
+        _deliveries.reply_to,
+    )
+    .join_from(Delivery.__table__, Conversation.__table__, _conversations.id == _deliveries.conversation_id)
+    .where(
+        _deliveries.delivered_at.is_(None),
+        _deliveries.held_at.is_(None),
+        _conversations.channel == bindparam("channel"),
+    )
+    .order_by(_deliveries.id)
+    .limit(bindparam("limit"))
+)
+_PENDING_IN_CHAT = _PENDING.where(_conversations.chat_id == bindparam("chat_id"))
+
+
 async def pending_deliveries(
     session: AsyncSession, *, channel: str, chat_id: str | None = None, limit: int = 100
 ) -> list[DeliveryView]:
     """Messages waiting to be sent on a channel (or to one chat of it), oldest first; those held
     until the seller writes again are left out."""
-    stmt = (
-        select(Delivery, Conversation)
-        .join(Conversation, Conversation.id == Delivery.conversation_id)
-        .where(Delivery.delivered_at.is_(None), Delivery.held_at.is_(None), Conversation.channel == channel)
-        .order_by(Delivery.id)
-        .limit(limit)
-    )
+    params: dict[str, object] = {"channel": channel, "limit": limit}
     if chat_id is not None:
-        stmt = stmt.where(Conversation.chat_id == chat_id)
+        params["chat_id"] = chat_id
+    rows = await session.execute(_PENDING if chat_id is None else _PENDING_IN_CHAT, params)
     return [
         DeliveryView(
-            id=d.id,
-            conversation_id=c.id,
-            channel=c.channel,
-            chat_id=c.chat_id,
-            thread_id=c.thread_id,
-            user_id=c.user_id,
-            text=d.text,
-            buttons=tuple((str(b[0]), str(b[1])) for b in d.buttons or ()),
-            upload_id=d.upload_id,
-            reply_to=d.reply_to,
+            id=delivery_id,
+            conversation_id=conversation_id,
+            channel=conversation_channel,
+            chat_id=conversation_chat,
+            thread_id=thread_id,
+            user_id=user_id,
+            text=text,
+            buttons=tuple((str(b[0]), str(b[1])) for b in buttons or ()),
+            upload_id=upload_id,
+            reply_to=reply_to,
         )
-        for d, c in (await session.execute(stmt)).all()
+        for (
+            delivery_id,
+            conversation_id,
+            conversation_channel,
+            conversation_chat,
+            thread_id,
+            user_id,
+            text,
+            buttons,
+            upload_id,
+            reply_to,
+        ) in rows.all()
     ]
 
 

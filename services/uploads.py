@@ -5,11 +5,35 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete
 
 from services.db import Sessions
 from services.models import Upload
+
+
+def upload_values(
+    conversation_id: int,
+    data: bytes,
+    *,
+    now: datetime,
+    name: str | None = None,
+    mime_type: str | None = None,
+    turn_id: int | None = None,
+) -> dict[str, Any]:
+    """The columns of the row that keeps a file of a conversation (with `turn_id`, a file of its
+    transcript), for a Core insert."""
+    return {
+        "conversation_id": conversation_id,
+        "turn_id": turn_id,
+        "name": name[:255] if name is not None else None,
+        "mime_type": mime_type[:100] if mime_type is not None else None,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "data": data,
+        "created_at": now,
+    }
 
 
 def new_upload(
@@ -21,17 +45,10 @@ def new_upload(
     mime_type: str | None = None,
     turn_id: int | None = None,
 ) -> Upload:
-    """The row that keeps a file of a conversation (with `turn_id`, a file of its transcript);
-    the caller adds it to a session."""
+    """The row that keeps a file of a conversation (see `upload_values`); the caller adds it to a
+    session."""
     return Upload(
-        conversation_id=conversation_id,
-        turn_id=turn_id,
-        name=name[:255] if name is not None else None,
-        mime_type=mime_type[:100] if mime_type is not None else None,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        data=data,
-        created_at=now,
+        **upload_values(conversation_id, data, now=now, name=name, mime_type=mime_type, turn_id=turn_id)
     )
 
 

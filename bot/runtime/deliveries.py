@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.runtime.trouble import Outage
-from services.db import Sessions
+from services.db import Sessions, reading
 from services.handoff import (
     DeliveryView,
     hold_delivery,
@@ -94,7 +94,7 @@ class DeliveryLoop:
                 self.wake()
 
     async def deliver_once(self) -> int:
-        async with self.sessions() as session:
+        async with reading(self.sessions) as session:
             pending = await pending_deliveries(session, channel=self.channel, limit=BATCH)
         by_chat: dict[tuple[str, str], list[DeliveryView]] = defaultdict(list)
         for delivery in pending:

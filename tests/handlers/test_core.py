@@ -244,3 +244,13 @@ async def test_conversations_are_kept_apart_by_channel_chat_thread_and_user(bot:
         ("console", "u1", "topic-7", "u1"),
         ("telegram", "u1", "", "u1"),
     }
+
+
+def test_the_stored_state_has_every_field_of_the_state() -> None:
+    # (to_json is written out by hand for speed: a field added to the state must be added there)
+    from dataclasses import fields
+
+    from handlers.state import ConversationState
+
+    state = ConversationState(lang="en")
+    assert set(state.to_json()) == {f.name for f in fields(state)} - {"lang", "flow", "step"}
