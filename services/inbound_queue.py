@@ -23,13 +23,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from services.db import Sessions
+from services.db import Sessions, writing_connection
 from services.models import ChatLease, InboundUpdate, UpdateStatus, utcnow
 
 WAITING = (UpdateStatus.PENDING, UpdateStatus.PROCESSING)
@@ -61,6 +62,12 @@ class NextWork:
     update: QueuedUpdate | None
     abandoned: tuple[QueuedUpdate, ...] = ()
     lease_lost: bool = False
+    # With `finished`: whether that update was still the owner's to mark handled.
+    finished: bool | None = None
+
+
+def _insert_into(connection: AsyncConnection, table: Any) -> Any:
+    return (pg_insert if connection.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 def _insert(session: AsyncSession, table: type) -> object:
@@ -92,23 +99,23 @@ async def store_updates(
         }
         for u in updates
     ]
-    keyed = [row for row, u in zip(rows, updates, strict=True) if u.event_key is not None]
-    numbered = [row for row, u in zip(rows, updates, strict=True) if u.event_key is None]
     for row, u in zip(rows, updates, strict=True):
-        if u.event_key is not None:
-            row["event_key"] = u.event_key
+        row["event_key"] = u.event_key
+    keyed = [row for row in rows if row["event_key"] is not None]
+    numbered = [row for row in rows if row["event_key"] is None]
     new: list[int] = []
-    async with sessions() as session, session.begin():
+    async with writing_connection(sessions) as connection:
         for batch, target in ((numbered, "update_id"), (keyed, "event_key")):
             if not batch:
                 continue
+            # One statement for any number of rows (executemany with RETURNING): a VALUES list per
+            # batch size would be compiled again for every size.
             stmt = (
-                _insert(session, InboundUpdate)
-                .values(batch)
+                _insert_into(connection, InboundUpdate.__table__)
                 .on_conflict_do_nothing(index_elements=["channel", target])
-                .returning(InboundUpdate.update_id)
+                .returning(InboundUpdate.__table__.c.update_id)
             )
-            new += (await session.execute(stmt)).scalars()
+            new += (await connection.execute(stmt, batch)).scalars()
     return sorted(new)
 
 
@@ -159,22 +166,69 @@ async def renew_lease(
         return await _renew(session, channel, chat_key, owner, now + timedelta(seconds=seconds))
 
 
-async def _renew(session: AsyncSession, channel: str, chat_key: str, owner: str, until: datetime) -> bool:
-    result = await session.execute(
-        update(ChatLease)
-        .where(ChatLease.channel == channel, ChatLease.chat_key == chat_key, ChatLease.owner == owner)
-        .values(expires_at=until)
+_updates = InboundUpdate.__table__.c
+_leases = ChatLease.__table__.c
+# Prebuilt (they run at every update): building a statement costs more than running it.
+_RENEW = (
+    update(ChatLease.__table__)
+    .where(
+        _leases.channel == bindparam("b_channel"),
+        _leases.chat_key == bindparam("b_chat_key"),
+        _leases.owner == bindparam("b_owner"),
+    )
+    .values(expires_at=bindparam("b_until", type_=_leases.expires_at.type))
+)
+_FINISH = (
+    update(InboundUpdate.__table__)
+    .where(
+        _updates.channel == bindparam("b_channel"),
+        _updates.update_id == bindparam("b_update_id"),
+        _updates.status == UpdateStatus.PROCESSING,
+        _updates.handled_by == bindparam("b_owner"),
+    )
+    .values(
+        status=UpdateStatus.DONE,
+        finished_at=bindparam("b_now", type_=_updates.finished_at.type),
+        payload=None,
+    )
+)
+_WAITING_OF_CHAT = (
+    select(_updates.update_id, _updates.chat_key, _updates.payload, _updates.received_at, _updates.status)
+    .where(
+        _updates.channel == bindparam("channel"),
+        _updates.chat_key == bindparam("chat_key"),
+        _updates.status.in_(WAITING),
+    )
+    .order_by(_updates.update_id)
+    .limit(20)
+)
+_ABANDON = (
+    update(InboundUpdate.__table__)
+    .where(_updates.channel == bindparam("b_channel"), _updates.update_id == bindparam("b_update_id"))
+    .values(
+        status=UpdateStatus.ABANDONED,
+        finished_at=bindparam("b_now", type_=_updates.finished_at.type),
+        payload=None,
+    )
+)
+_TAKE = (
+    update(InboundUpdate.__table__)
+    .where(_updates.channel == bindparam("b_channel"), _updates.update_id == bindparam("b_update_id"))
+    .values(
+        status=UpdateStatus.PROCESSING,
+        started_at=bindparam("b_now", type_=_updates.started_at.type),
+        handled_by=bindparam("b_owner"),
+    )
+)
+
+
+async def _renew(
+    connection: AsyncConnection, channel: str, chat_key: str, owner: str, until: datetime
+) -> bool:
+    result = await connection.execute(
+        _RENEW, {"b_channel": channel, "b_chat_key": chat_key, "b_owner": owner, "b_until": until}
     )
     return bool(result.rowcount)
-
-
-def _queued(row: InboundUpdate) -> QueuedUpdate:
-    return QueuedUpdate(
-        update_id=row.update_id,
-        chat_key=row.chat_key,
-        payload=row.payload or "{}",
-        received_at=row.received_at,
-    )
 
 
 async def next_update(
@@ -185,35 +239,39 @@ async def next_update(
     owner: str,
     lease_seconds: float,
     now: datetime | None = None,
+    finished: int | None = None,
 ) -> NextWork:
     """Take the chat's oldest waiting update for `owner`, who must hold the chat's lease (renewed
-    here). An update found already started belongs to a holder that died: it is abandoned."""
+    here). An update found already started belongs to a holder that died: it is abandoned. With
+    `finished`, the update the owner has just handled is marked handled first, in the same
+    transaction (`NextWork.finished` says whether it still was the owner's to finish)."""
     now = now or utcnow()
-    async with sessions() as session, session.begin():
-        if not await _renew(session, channel, chat_key, owner, now + timedelta(seconds=lease_seconds)):
-            return NextWork(update=None, lease_lost=True)
-        rows = (
-            await session.execute(
-                select(InboundUpdate)
-                .where(
-                    InboundUpdate.channel == channel,
-                    InboundUpdate.chat_key == chat_key,
-                    InboundUpdate.status.in_(WAITING),
-                )
-                .order_by(InboundUpdate.update_id)
-                .limit(20)
+    async with writing_connection(sessions) as connection:
+        done = None
+        if finished is not None:
+            marked = await connection.execute(
+                _FINISH, {"b_channel": channel, "b_update_id": finished, "b_owner": owner, "b_now": now}
             )
-        ).scalars()
+            done = bool(marked.rowcount)
+        if not await _renew(connection, channel, chat_key, owner, now + timedelta(seconds=lease_seconds)):
+            return NextWork(update=None, lease_lost=True, finished=done)
+        rows = (await connection.execute(_WAITING_OF_CHAT, {"channel": channel, "chat_key": chat_key})).all()
         abandoned: list[QueuedUpdate] = []
-        for row in rows:
-            if row.status is UpdateStatus.PROCESSING:
-                abandoned.append(_queued(row))
-                row.status, row.finished_at, row.payload = UpdateStatus.ABANDONED, now, None
+        for update_id, key, payload, received_at, status in rows:
+            queued = QueuedUpdate(
+                update_id=update_id, chat_key=key, payload=payload or "{}", received_at=received_at
+            )
+            if status == UpdateStatus.PROCESSING:
+                abandoned.append(queued)
+                await connection.execute(
+                    _ABANDON, {"b_channel": channel, "b_update_id": update_id, "b_now": now}
+                )
                 continue
-            taken = _queued(row)
-            row.status, row.started_at, row.handled_by = UpdateStatus.PROCESSING, now, owner
-            return NextWork(update=taken, abandoned=tuple(abandoned))
-        return NextWork(update=None, abandoned=tuple(abandoned))
+            await connection.execute(
+                _TAKE, {"b_channel": channel, "b_update_id": update_id, "b_now": now, "b_owner": owner}
+            )
+            return NextWork(update=queued, abandoned=tuple(abandoned), finished=done)
+        return NextWork(update=None, abandoned=tuple(abandoned), finished=done)
 
 
 async def finish_update(
@@ -222,16 +280,9 @@ async def finish_update(
     """Mark an update handled (its payload is no longer needed). False if it was not this owner's
     to finish (abandoned meanwhile by a process that took the chat over)."""
     now = now or utcnow()
-    async with sessions() as session, session.begin():
-        result = await session.execute(
-            update(InboundUpdate)
-            .where(
-                InboundUpdate.channel == channel,
-                InboundUpdate.update_id == update_id,
-                InboundUpdate.status == UpdateStatus.PROCESSING,
-                InboundUpdate.handled_by == owner,
-            )
-            .values(status=UpdateStatus.DONE, finished_at=now, payload=None)
+    async with writing_connection(sessions) as connection:
+        result = await connection.execute(
+            _FINISH, {"b_channel": channel, "b_update_id": update_id, "b_owner": owner, "b_now": now}
         )
         return bool(result.rowcount)
 

@@ -611,6 +611,9 @@ class InboundUpdate(Base):
         Index("ix_inbound_updates_queue", "channel", "status", "chat_key", "update_id"),
         Index("ix_inbound_updates_finished", "finished_at"),
         Index("ux_inbound_updates_event_key", "channel", "event_key", unique=True),
+        # A chat's updates in order (its next one): without it SQLite walks the primary key, in
+        # update_id order, through every update the channel has stored.
+        Index("ix_inbound_updates_chat", "channel", "chat_key", "update_id"),
     )
 
 

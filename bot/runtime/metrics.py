@@ -45,6 +45,10 @@ class Stats:
     waits: deque[float] = field(default_factory=lambda: deque(maxlen=KEEP))  # limiter, retry_after (s)
     end_to_end: deque[float] = field(default_factory=lambda: deque(maxlen=KEEP))  # arrival to answer (s)
 
+    def reset(self) -> None:
+        """Forget everything measured so far (a benchmark's warm-up)."""
+        self.__init__()  # type: ignore[misc]
+
     def record(self, *, latency: float, waited: float, end_to_end: float) -> None:
         self.handled += 1
         self.latencies.append(max(0.0, latency))

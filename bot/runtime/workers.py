@@ -216,46 +216,64 @@ class ChatWorkers(Generic[Outgoing]):
 
     async def _handle_chat(self, chat: str) -> None:
         loop = asyncio.get_running_loop()
-        while not self._stopping:
-            meter = WaitMeter()
-            # Only `concurrent_handling` updates are in the core at once: the CPU and the
-            # database serve them in turn instead of all at once, and the other workers wait
-            # here, before they take their chat's next update, or with replies for the limiter.
-            async with self._slots:
-                if self._stopping:  # told to stop while waiting for a slot
-                    return
-                try:
-                    work = await queue.next_update(
-                        self.sessions,
-                        channel=self.channel,
-                        chat_key=chat,
-                        owner=self.owner,
-                        lease_seconds=self.lease_seconds,
-                    )
-                except Exception as exc:
-                    self._outage.failed(f"taking the next update of chat {chat}", exc)
-                    self._retry_later(chat)
-                    return
-                self._outage.ok()
-                # What a dead holder had started is told first, in the words of that moment (the
-                # next update may change the conversation's language).
-                notices = [(item, await self._interrupted(item)) for item in work.abandoned]
-                started = loop.time()
-                outgoing: Any = None
-                if work.update is not None and not work.lease_lost:
-                    token = CURRENT_WAITS.set(meter)
+        # The update whose answer went out and which is not marked handled yet: the next look for
+        # work marks it, in the same transaction (one write an update instead of two).
+        sent: queue.QueuedUpdate | None = None
+        try:
+            while not self._stopping:
+                meter = WaitMeter()
+                # Only `concurrent_handling` updates are in the core at once: the CPU and the
+                # database serve them in turn instead of all at once, and the other workers wait
+                # here, before they take their chat's next update, or with replies for the limiter.
+                async with self._slots:
+                    if self._stopping:  # told to stop while waiting for a slot
+                        return
                     try:
-                        outgoing = await self._understand(work.update)
-                    finally:
-                        CURRENT_WAITS.reset(token)
-            for item, notice in notices:
-                await self._send_notice(item, notice)
-            if work.lease_lost:
-                log.warning("lost the lease of chat %s (took too long); another process goes on", chat)
-                return
-            if work.update is None:
-                return
-            await self._complete(work.update, outgoing, started=started, meter=meter)
+                        work = await queue.next_update(
+                            self.sessions,
+                            channel=self.channel,
+                            chat_key=chat,
+                            owner=self.owner,
+                            lease_seconds=self.lease_seconds,
+                            finished=sent.update_id if sent is not None else None,
+                        )
+                    except Exception as exc:
+                        self._outage.failed(f"taking the next update of chat {chat}", exc)
+                        self._retry_later(chat)
+                        return
+                    if sent is not None:
+                        self._marked(sent, work.finished)
+                        sent = None
+                    self._outage.ok()
+                    # What a dead holder had started is told first, in the words of that moment
+                    # (the next update may change the conversation's language).
+                    notices = [(item, await self._interrupted(item)) for item in work.abandoned]
+                    started = loop.time()
+                    outgoing: Any = None
+                    if work.update is not None and not work.lease_lost:
+                        token = CURRENT_WAITS.set(meter)
+                        try:
+                            outgoing = await self._understand(work.update)
+                        finally:
+                            CURRENT_WAITS.reset(token)
+                for item, notice in notices:
+                    await self._send_notice(item, notice)
+                if work.lease_lost:
+                    log.warning("lost the lease of chat %s (took too long); another process goes on", chat)
+                    return
+                if work.update is None:
+                    return
+                await self._complete(work.update, outgoing, started=started, meter=meter)
+                sent = work.update
+        finally:
+            if sent is not None:  # stopping, or the database failed: marked on its own
+                await self._finish(sent)
+                self._resolve(sent.update_id)
+
+    def _marked(self, item: queue.QueuedUpdate, still_ours: bool | None) -> None:
+        if still_ours is False:
+            log.warning("update %s was taken over by another process before it finished", item.update_id)
+        self._resolve(item.update_id)
 
     # -- one update --------------------------------------------------------------------------
     async def _understand(self, item: queue.QueuedUpdate) -> Any:
@@ -273,22 +291,19 @@ class ChatWorkers(Generic[Outgoing]):
     async def _complete(
         self, item: queue.QueuedUpdate, outgoing: Any, *, started: float, meter: WaitMeter
     ) -> None:
-        """Send what handling the update produced, then mark it handled."""
+        """Send what handling the update produced (the caller then marks it handled)."""
         token = CURRENT_WAITS.set(meter)
         loop = asyncio.get_running_loop()
         try:
             if outgoing is not None:
                 await self.handler.send(item, outgoing)
-            sent = loop.time()
-            await self._finish(item)
             self.stats.record(
-                latency=sent - started - meter.seconds,
+                latency=loop.time() - started - meter.seconds,
                 waited=meter.seconds,
                 end_to_end=(utcnow() - item.received_at).total_seconds(),
             )
         finally:
             CURRENT_WAITS.reset(token)
-            self._resolve(item.update_id)
 
     async def _finish(self, item: queue.QueuedUpdate) -> None:
         failures = 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -40,6 +41,18 @@ class TelegramConfigError(Exception):
     """The Telegram settings cannot be used (no token, a malformed token)."""
 
 
+# aiogram reads every answer with `Response[<the method's return type>]`, a pydantic generic model
+# that pydantic caches only while something else refers to it: left alone, it is built again
+# (a schema build, about a millisecond) every few calls. These references keep each one alive.
+_RESPONSE_MODELS: dict[Any, type] = {}
+
+
+def keep_response_model(method: TelegramMethod[Any]) -> None:
+    returning = method.__returning__
+    if returning not in _RESPONSE_MODELS:
+        _RESPONSE_MODELS[returning] = Response[returning]  # type: ignore[valid-type]
+
+
 class RetryRequests(BaseRequestMiddleware):
     def __init__(self, *, network_retries: int) -> None:
         self.network_retries = network_retries
@@ -50,6 +63,7 @@ class RetryRequests(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
+        keep_response_model(method)
         failures = 0
         while True:
             try:

@@ -67,7 +67,8 @@ GROUP_COMMANDS = ("help", "lang", "agent")
 def build_dispatcher(dependencies: Dependencies, *, extra_routers: Sequence[Router] = ()) -> Dispatcher:
     """The dispatcher: dependencies injected into every handler, then the routers — those of
     other channel features first, the seller routers last."""
-    dispatcher = Dispatcher()
+    # No FSM: conversation state lives in the database (the core's), not in aiogram's storage.
+    dispatcher = Dispatcher(disable_fsm=True)
     dispatcher.update.outer_middleware(InjectDependencies(dependencies))
     dispatcher.include_routers(*extra_routers, *seller_routers())
     return dispatcher
