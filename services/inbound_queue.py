@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -192,33 +192,55 @@ _FINISH = (
         payload=None,
     )
 )
-_WAITING_OF_CHAT = (
-    select(_updates.update_id, _updates.chat_key, _updates.payload, _updates.received_at, _updates.status)
+_LEASE_HELD = exists().where(
+    _leases.channel == bindparam("b_channel"),
+    _leases.chat_key == bindparam("b_chat_key"),
+    _leases.owner == bindparam("b_owner"),
+)
+# Updates a dead holder had started: abandoned by the chat's new holder (only while it holds it).
+_ABANDON_STARTED = (
+    update(InboundUpdate.__table__)
     .where(
-        _updates.channel == bindparam("channel"),
-        _updates.chat_key == bindparam("chat_key"),
-        _updates.status.in_(WAITING),
+        _updates.channel == bindparam("b_channel"),
+        _updates.chat_key == bindparam("b_chat_key"),
+        _updates.status == UpdateStatus.PROCESSING,
+        _LEASE_HELD,
     )
-    .order_by(_updates.update_id)
-    .limit(20)
+    # (The payload stays: RETURNING gives the new values, and the new holder needs it to tell the
+    # sender. Abandoned rows are rare and pruned with the rest.)
+    .values(status=UpdateStatus.ABANDONED, finished_at=bindparam("b_now", type_=_updates.finished_at.type))
+    .returning(_updates.update_id, _updates.chat_key, _updates.payload, _updates.received_at)
 )
-_ABANDON = (
+_updates_alias = InboundUpdate.__table__.alias("waiting")
+# The chat's oldest pending update, taken in one statement, and only while `owner` holds the
+# chat's lease (a holder whose lease another process has taken gets nothing).
+_TAKE_NEXT = (
     update(InboundUpdate.__table__)
-    .where(_updates.channel == bindparam("b_channel"), _updates.update_id == bindparam("b_update_id"))
-    .values(
-        status=UpdateStatus.ABANDONED,
-        finished_at=bindparam("b_now", type_=_updates.finished_at.type),
-        payload=None,
+    .where(
+        _updates.channel == bindparam("b_channel"),
+        _updates.update_id
+        == select(_updates_alias.c.update_id)
+        .where(
+            _updates_alias.c.channel == bindparam("b_channel"),
+            _updates_alias.c.chat_key == bindparam("b_chat_key"),
+            _updates_alias.c.status == UpdateStatus.PENDING,
+        )
+        .order_by(_updates_alias.c.update_id)
+        .limit(1)
+        .scalar_subquery(),
+        _LEASE_HELD,
     )
-)
-_TAKE = (
-    update(InboundUpdate.__table__)
-    .where(_updates.channel == bindparam("b_channel"), _updates.update_id == bindparam("b_update_id"))
     .values(
         status=UpdateStatus.PROCESSING,
         started_at=bindparam("b_now", type_=_updates.started_at.type),
         handled_by=bindparam("b_owner"),
     )
+    .returning(_updates.update_id, _updates.chat_key, _updates.payload, _updates.received_at)
+)
+_HOLDS = select(_leases.owner).where(
+    _leases.channel == bindparam("channel"),
+    _leases.chat_key == bindparam("chat_key"),
+    _leases.owner == bindparam("owner"),
 )
 
 
@@ -231,6 +253,11 @@ async def _renew(
     return bool(result.rowcount)
 
 
+def _queued(row: Any) -> QueuedUpdate:
+    update_id, key, payload, received_at = row
+    return QueuedUpdate(update_id=update_id, chat_key=key, payload=payload or "{}", received_at=received_at)
+
+
 async def next_update(
     sessions: Sessions,
     *,
@@ -240,11 +267,14 @@ async def next_update(
     lease_seconds: float,
     now: datetime | None = None,
     finished: int | None = None,
+    look_for_abandoned: bool = True,
 ) -> NextWork:
-    """Take the chat's oldest waiting update for `owner`, who must hold the chat's lease (renewed
-    here). An update found already started belongs to a holder that died: it is abandoned. With
-    `finished`, the update the owner has just handled is marked handled first, in the same
-    transaction (`NextWork.finished` says whether it still was the owner's to finish)."""
+    """Take the chat's oldest waiting update for `owner`, who must hold the chat's lease (kept
+    alive by its holder: `Lease`). An update found already started belongs to a holder that died:
+    it is abandoned (a holder looks for those when it takes the chat; `look_for_abandoned=False`
+    for the updates after). With `finished`, the update the owner has just handled is marked
+    handled first, in the same transaction (`NextWork.finished` says whether it still was the
+    owner's to finish)."""
     now = now or utcnow()
     async with writing_connection(sessions) as connection:
         done = None
@@ -253,25 +283,22 @@ async def next_update(
                 _FINISH, {"b_channel": channel, "b_update_id": finished, "b_owner": owner, "b_now": now}
             )
             done = bool(marked.rowcount)
-        if not await _renew(connection, channel, chat_key, owner, now + timedelta(seconds=lease_seconds)):
-            return NextWork(update=None, lease_lost=True, finished=done)
-        rows = (await connection.execute(_WAITING_OF_CHAT, {"channel": channel, "chat_key": chat_key})).all()
-        abandoned: list[QueuedUpdate] = []
-        for update_id, key, payload, received_at, status in rows:
-            queued = QueuedUpdate(
-                update_id=update_id, chat_key=key, payload=payload or "{}", received_at=received_at
+        abandoned: tuple[QueuedUpdate, ...] = ()
+        if look_for_abandoned:
+            found = await connection.execute(
+                _ABANDON_STARTED,
+                {"b_channel": channel, "b_chat_key": chat_key, "b_owner": owner, "b_now": now},
             )
-            if status == UpdateStatus.PROCESSING:
-                abandoned.append(queued)
-                await connection.execute(
-                    _ABANDON, {"b_channel": channel, "b_update_id": update_id, "b_now": now}
-                )
-                continue
+            abandoned = tuple(sorted((_queued(row) for row in found), key=lambda u: u.update_id))
+        taken = (
             await connection.execute(
-                _TAKE, {"b_channel": channel, "b_update_id": update_id, "b_now": now, "b_owner": owner}
+                _TAKE_NEXT, {"b_channel": channel, "b_chat_key": chat_key, "b_owner": owner, "b_now": now}
             )
-            return NextWork(update=queued, abandoned=tuple(abandoned), finished=done)
-        return NextWork(update=None, abandoned=tuple(abandoned), finished=done)
+        ).first()
+        if taken is not None:
+            return NextWork(update=_queued(taken), abandoned=abandoned, finished=done)
+        held = await connection.scalar(_HOLDS, {"channel": channel, "chat_key": chat_key, "owner": owner})
+        return NextWork(update=None, abandoned=abandoned, lease_lost=held is None, finished=done)
 
 
 async def finish_update(

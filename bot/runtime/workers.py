@@ -219,6 +219,7 @@ class ChatWorkers(Generic[Outgoing]):
         # The update whose answer went out and which is not marked handled yet: the next look for
         # work marks it, in the same transaction (one write an update instead of two).
         sent: queue.QueuedUpdate | None = None
+        first = True  # updates a dead holder had started are looked for when the chat is taken
         try:
             while not self._stopping:
                 meter = WaitMeter()
@@ -236,7 +237,9 @@ class ChatWorkers(Generic[Outgoing]):
                             owner=self.owner,
                             lease_seconds=self.lease_seconds,
                             finished=sent.update_id if sent is not None else None,
+                            look_for_abandoned=first,
                         )
+                        first = False
                     except Exception as exc:
                         self._outage.failed(f"taking the next update of chat {chat}", exc)
                         self._retry_later(chat)
