@@ -13,6 +13,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.extras import missing_extra_message
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,6 +24,13 @@ def fail(message: str, *, code: int = EXIT_BAD_INPUT) -> NoReturn:
     """Stop the command with a message on stderr (exit 2: the input was wrong)."""
     click.echo(f"error: {message}", err=True)
     raise SystemExit(code)
+
+
+def require_extra(extra: str, needed_for: str) -> None:
+    """Stop with the install command if the extra `extra` is not installed."""
+    message = missing_extra_message(extra, needed_for)
+    if message is not None:
+        fail(message)
 
 
 def with_settings(func: F) -> F:
@@ -49,6 +57,8 @@ def with_settings(func: F) -> F:
             settings = load_settings(config_file, data_dir=data_dir, db_url=db_url)
         except ConfigError as exc:
             fail(str(exc))
+        if settings.database_url.startswith("postgresql"):
+            require_extra("postgres", "a PostgreSQL database")
         return func(*args, settings=settings, **kw)
 
     return wrapper  # type: ignore[return-value]

@@ -8,7 +8,7 @@ import logging
 import click
 
 from bot.app import configure_logging
-from bot.cli import Settings, fail, with_settings
+from bot.cli import Settings, fail, require_extra, with_settings
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ def run() -> None:
 def telegram(settings: Settings, webhook: bool, host: str | None, port: int | None) -> None:
     """Serve the bot on Telegram. The token comes from SELLERBOT_TELEGRAM__TOKEN (or the config
     file); SIGTERM or Ctrl-C stops it after the messages being handled are answered."""
+    require_extra("telegram", "sellerbot run telegram")
+    if settings.redis.url:
+        require_extra("redis", "[redis] url")
     from bot.telegram.client import TelegramConfigError, check_token, protect_token_in_logs
 
     overrides = {k: v for k, v in (("listen_host", host), ("listen_port", port)) if v is not None}
@@ -84,12 +87,12 @@ def qq(settings: Settings, protocol: str | None) -> None:
     WebSocket. SIGTERM or Ctrl-C stops it after the messages being handled are answered."""
     if protocol is not None:
         settings.qq = settings.qq.model_copy(update={"protocol": protocol})
-    try:
-        from bot.qq.runtime import check_qq
-    except ImportError as exc:
-        fail(f"QQ needs the qq extra ({exc.name} is missing): pip install 'sellerbot[qq]'")
+    require_extra("qq", "sellerbot run qq")
+    if settings.redis.url:
+        require_extra("redis", "[redis] url")
     from bot.qq.official.client import QQApiError, QQConfigError
     from bot.qq.official.gateway import GatewayError
+    from bot.qq.runtime import check_qq
 
     try:
         check_qq(settings.qq)
