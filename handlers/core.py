@@ -26,13 +26,16 @@ from handlers import choices
 from handlers.apology import Apology
 from handlers.context import TurnContext
 from handlers.state import ConversationState
-from handlers.types import Inbound, Reply
+from handlers.types import Inbound, Replies, Reply, reply_to_json
+from services import outbox
 from services.db import Sessions, reading_connection, writing_connection
 from services.handoff import OPEN_STATUSES, file_description
 from services.handoff_settings import HandoffSettings
+from services.inbound_queue import finish_in
 from services.linking import linked_account_id
 from services.mail_dispatch import MailDispatcher
 from services.models import ChatLink, Conversation, Handoff, Turn, TurnDirection, Upload
+from services.outbox import CURRENT_TURN
 from services.policy import Policy
 from services.uploads import upload_values
 
@@ -73,6 +76,10 @@ class CoreOptions:
     handoff: HandoffSettings = field(default_factory=HandoffSettings)
 
 
+class UpdateTakenOver(Exception):
+    """The channel's update being handled was taken over by another process (whose turn wins)."""
+
+
 class ConversationCore:
     def __init__(
         self,
@@ -100,19 +107,22 @@ class ConversationCore:
         return self._clock()
 
     # -- entry point ------------------------------------------------------------------------
-    async def handle(self, inbound: Inbound) -> list[Reply]:
+    async def handle(self, inbound: Inbound) -> Replies:
         """The replies to one inbound message. Never raises: an internal failure is logged with a
         reference id and the seller gets an apology quoting it."""
         if inbound.is_group and not self._addressed_in_group(inbound):
-            return []
+            return Replies()
         try:
             return await self._handle(inbound)
+        except UpdateTakenOver as exc:
+            log.warning("%s; its answer is left to that process", exc)
+            return Replies()
         except Exception as exc:
             # An unavailable database is not a bug: the seller is told to come back, and the next
             # message tries again.
             apology = Apology.for_error(exc, log, f"a message on {inbound.channel}")
             lang = detect_language(inbound.text, self._first_language(inbound))
-            return [Reply(text=apology.text(lang))]
+            return Replies([Reply(text=apology.text(lang))])
 
     def _addressed_in_group(self, inbound: Inbound) -> bool:
         """A group message is for the bot if the channel says so, unless it is a command for
@@ -128,12 +138,12 @@ class ConversationCore:
             return await linked_account_id(session, channel=inbound.channel, chat_user_id=inbound.user_id)
 
     # -- one message ------------------------------------------------------------------------
-    async def _handle(self, inbound: Inbound) -> list[Reply]:
+    async def _handle(self, inbound: Inbound) -> Replies:
         for attempt in range(SAVE_ATTEMPTS):
             loaded = await self._load(inbound)
             conversation_id, version = loaded.conversation_id, loaded.version
             if inbound.for_person_only and not loaded.in_handoff:
-                return []
+                return Replies()
             ctx = TurnContext(
                 core=self,
                 inbound=inbound,
@@ -157,7 +167,10 @@ class ConversationCore:
                 # from its state (confirmed actions carry idempotency keys, so nothing repeats).
                 log.info("conversation %s changed concurrently, retrying (%d)", conversation_id, attempt + 1)
                 continue
-            return ctx.replies
+            answer = Replies(ctx.replies)
+            target = CURRENT_TURN.get()
+            answer.queued = bool(ctx.replies) and target is not None and target.queued
+            return answer
         raise RuntimeError("conversation state kept changing concurrently")
 
     async def _dispatch(self, ctx: TurnContext) -> None:
@@ -303,6 +316,46 @@ class ConversationCore:
                 outgoing.insert(0, incoming)
             if outgoing:
                 await connection.execute(insert(turns), outgoing)
+            await self._queue_replies(connection, ctx)
+
+    async def _queue_replies(self, connection: Any, ctx: TurnContext) -> None:
+        """When a channel's runtime handles this message (`CURRENT_TURN`): its replies go to the
+        channel's durable outbox and the inbound update is marked handled, in the turn's
+        transaction. A message the runtime no longer holds is not saved (another process handles
+        it again)."""
+        target = CURRENT_TURN.get()
+        inbound = ctx.inbound
+        if target is None or target.channel != inbound.channel:
+            return
+        if target.update_id is not None and not target.finished:
+            if not await finish_in(
+                connection,
+                channel=target.channel,
+                update_id=target.update_id,
+                owner=target.owner,
+                now=ctx.now,
+            ):
+                raise UpdateTakenOver(f"update {target.update_id} is no longer {target.owner}'s")
+            target.finished = True
+        if ctx.replies:
+            address = {
+                "chat_id": inbound.chat_id,
+                "thread_id": inbound.thread_id,
+                "user_id": inbound.user_id,
+                "is_group": inbound.is_group,
+                "reply_to": inbound.reply_to,
+                "message_id": inbound.message_id,
+            }
+            row = await outbox.enqueue(
+                connection,
+                channel=target.channel,
+                chat_key=target.chat_key,
+                conversation_id=ctx.conversation_id,
+                payload={**address, "replies": [reply_to_json(r) for r in ctx.replies]},
+                now=ctx.now,
+            )
+            target.rows.append(row)
+        target.queued = True
 
 
 # The statements of every turn, built once (building one costs more than running it).

@@ -10,15 +10,17 @@ the seller may then rate the help, once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import audit
-from services.db import Sessions, write_transaction
+from services import audit, outbox
+from services.db import Sessions, write_transaction, writing_connection
 from services.linking import linked_account_id
 from services.models import (
     AuditOutcome,
@@ -600,6 +602,47 @@ async def mark_delivered(
         return result.rowcount or 0
 
     return await write_transaction(sessions, work)
+
+
+def delivery_to_json(delivery: DeliveryView) -> dict[str, object]:
+    """A delivery as an outbox row's payload (`delivery_from_json` gives it back)."""
+    return {"delivery": {**dataclasses.asdict(delivery), "buttons": [list(b) for b in delivery.buttons]}}
+
+
+def delivery_from_json(payload: dict[str, Any]) -> DeliveryView | None:
+    """The delivery an outbox row sends, if it sends one."""
+    data = payload.get("delivery")
+    if not isinstance(data, dict):
+        return None
+    return DeliveryView(
+        **{**data, "buttons": tuple((str(b[0]), str(b[1])) for b in data.get("buttons") or ())}
+    )
+
+
+async def hand_to_outbox(
+    sessions: Sessions, delivery: DeliveryView, *, chat_key: str, now: datetime | None = None
+) -> bool:
+    """Claim a delivery (mark it delivered) and put it in its chat's outbox, in one transaction;
+    False if another process claimed it first."""
+    now = now or utcnow()
+    async with writing_connection(sessions) as connection:
+        claimed = await connection.execute(
+            update(Delivery.__table__)
+            .where(_deliveries.id == delivery.id, _deliveries.delivered_at.is_(None))
+            .values(delivered_at=now)
+        )
+        if claimed.rowcount != 1:
+            return False
+        await outbox.enqueue(
+            connection,
+            channel=delivery.channel,
+            chat_key=chat_key,
+            payload=delivery_to_json(delivery),
+            now=now,
+            conversation_id=delivery.conversation_id,
+            delivery_id=delivery.id,
+        )
+        return True
 
 
 DELIVERY_FAILURES = ("blocked", "refused", "error")

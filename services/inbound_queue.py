@@ -11,8 +11,14 @@ the lease and checks it is still held), marks each one done (`finish_update`), a
 lease (`release_lease`) when the chat has nothing waiting. One holder per chat means one chat's
 updates are handled in order; different chats, held by different workers or processes, run side
 by side. A process that dies stops renewing; once its lease expires another process takes the
-chat over, and an update the dead process had started is marked abandoned, never run twice (it
-may already have acted), so the adapter can tell the user to send it again.
+chat over and handles again the update the dead process had started: the conversation core saves
+a turn's state, transcript and replies with the update's completion, and actions carry
+idempotency keys, so a second run repeats nothing. An update that was started `MAX_ATTEMPTS`
+times without finishing (it keeps bringing its process down) is abandoned, and the adapter tells
+the user to send it again.
+
+The chat's holder also sends what the chat is owed (`services.outbox`): its rows are marked in the
+transaction that takes the next update, and found there too.
 
 The same code runs on SQLite (one process; `BEGIN IMMEDIATE` serialises the writers) and on
 PostgreSQL (several processes).
@@ -30,10 +36,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from services.db import Sessions, writing_connection
-from services.models import ChatLease, InboundUpdate, UpdateStatus, utcnow
+from services import outbox
+from services.db import Sessions, reading_connection, writing_connection
+from services.models import ChatLease, InboundUpdate, OutboxMessage, UpdateStatus, utcnow
 
 WAITING = (UpdateStatus.PENDING, UpdateStatus.PROCESSING)
+# Times an update is started before it counts as the one that brings its process down.
+MAX_ATTEMPTS = 3
+# The rows of a chat's outbox taken with its next update.
+OUTBOX_BATCH = 20
 
 
 @dataclass(frozen=True)
@@ -56,14 +67,16 @@ class QueuedUpdate:
 
 @dataclass(frozen=True)
 class NextWork:
-    """What `next_update` found: the update to handle now (None: nothing waiting), the updates a
-    dead holder had started (now abandoned), and whether this process still holds the lease."""
+    """What `next_update` found: the update to handle now (None: nothing waiting), the updates
+    dead holders kept starting (now abandoned), what the chat is owed (its outbox rows, to send
+    first), and whether this process still holds the lease."""
 
     update: QueuedUpdate | None
     abandoned: tuple[QueuedUpdate, ...] = ()
     lease_lost: bool = False
     # With `finished`: whether that update was still the owner's to mark handled.
     finished: bool | None = None
+    outbox: tuple[outbox.Pending, ...] = ()
 
 
 def _insert_into(connection: AsyncConnection, table: Any) -> Any:
@@ -197,7 +210,19 @@ _LEASE_HELD = exists().where(
     _leases.chat_key == bindparam("b_chat_key"),
     _leases.owner == bindparam("b_owner"),
 )
-# Updates a dead holder had started: abandoned by the chat's new holder (only while it holds it).
+# Updates a dead holder had started: handled again by the chat's new holder (only while it holds
+# it) — unless they were started too often: those are abandoned.
+_RETRY_STARTED = (
+    update(InboundUpdate.__table__)
+    .where(
+        _updates.channel == bindparam("b_channel"),
+        _updates.chat_key == bindparam("b_chat_key"),
+        _updates.status == UpdateStatus.PROCESSING,
+        _updates.attempts < MAX_ATTEMPTS - 1,
+        _LEASE_HELD,
+    )
+    .values(status=UpdateStatus.PENDING, attempts=_updates.attempts + 1)
+)
 _ABANDON_STARTED = (
     update(InboundUpdate.__table__)
     .where(
@@ -268,15 +293,18 @@ async def next_update(
     now: datetime | None = None,
     finished: int | None = None,
     look_for_abandoned: bool = True,
+    sent: Sequence[outbox.Outcome] = (),
 ) -> NextWork:
     """Take the chat's oldest waiting update for `owner`, who must hold the chat's lease (kept
-    alive by its holder: `Lease`). An update found already started belongs to a holder that died:
-    it is abandoned (a holder looks for those when it takes the chat; `look_for_abandoned=False`
-    for the updates after). With `finished`, the update the owner has just handled is marked
-    handled first, in the same transaction (`NextWork.finished` says whether it still was the
-    owner's to finish)."""
+    alive by its holder: `Lease`), and the rows of the chat's outbox waiting to be sent. An update
+    found already started belongs to a holder that died: it is handled again, or abandoned if it
+    was started `MAX_ATTEMPTS` times (a holder looks for those when it takes the chat;
+    `look_for_abandoned=False` for the updates after). First, in the same transaction: with
+    `finished`, the update the owner has just handled is marked handled (`NextWork.finished` says
+    whether it still was the owner's to finish), and the outbox rows it has `sent` are marked."""
     now = now or utcnow()
     async with writing_connection(sessions) as connection:
+        await outbox.mark_in(connection, sent, now=now)
         done = None
         if finished is not None:
             marked = await connection.execute(
@@ -284,21 +312,30 @@ async def next_update(
             )
             done = bool(marked.rowcount)
         abandoned: tuple[QueuedUpdate, ...] = ()
+        chat = {"b_channel": channel, "b_chat_key": chat_key, "b_owner": owner, "b_now": now}
         if look_for_abandoned:
-            found = await connection.execute(
-                _ABANDON_STARTED,
-                {"b_channel": channel, "b_chat_key": chat_key, "b_owner": owner, "b_now": now},
-            )
+            await connection.execute(_RETRY_STARTED, chat)
+            found = await connection.execute(_ABANDON_STARTED, chat)
             abandoned = tuple(sorted((_queued(row) for row in found), key=lambda u: u.update_id))
-        taken = (
-            await connection.execute(
-                _TAKE_NEXT, {"b_channel": channel, "b_chat_key": chat_key, "b_owner": owner, "b_now": now}
-            )
-        ).first()
+        taken = (await connection.execute(_TAKE_NEXT, chat)).first()
+        owed = tuple(
+            await outbox.pending_in(connection, channel=channel, chat_key=chat_key, limit=OUTBOX_BATCH)
+        )
         if taken is not None:
-            return NextWork(update=_queued(taken), abandoned=abandoned, finished=done)
+            return NextWork(update=_queued(taken), abandoned=abandoned, finished=done, outbox=owed)
         held = await connection.scalar(_HOLDS, {"channel": channel, "chat_key": chat_key, "owner": owner})
-        return NextWork(update=None, abandoned=abandoned, lease_lost=held is None, finished=done)
+        return NextWork(update=None, abandoned=abandoned, lease_lost=held is None, finished=done, outbox=owed)
+
+
+async def finish_in(
+    connection: AsyncConnection, *, channel: str, update_id: int, owner: str, now: datetime
+) -> bool:
+    """Mark an update handled in the caller's transaction (the conversation core's, which saves the
+    turn it was); False if it was no longer this owner's."""
+    result = await connection.execute(
+        _FINISH, {"b_channel": channel, "b_update_id": update_id, "b_owner": owner, "b_now": now}
+    )
+    return bool(result.rowcount)
 
 
 async def finish_update(
@@ -317,7 +354,8 @@ async def finish_update(
 async def chats_with_work(
     sessions: Sessions, *, channel: str, limit: int = 100, now: datetime | None = None
 ) -> list[str]:
-    """Chats with updates waiting and no live lease, those waiting longest first."""
+    """Chats with updates waiting, or outbox rows to send, and no live lease: those with updates
+    waiting longest first."""
     now = now or utcnow()
     live = select(ChatLease.chat_key).where(ChatLease.channel == channel, ChatLease.expires_at >= now)
     stmt = (
@@ -331,22 +369,30 @@ async def chats_with_work(
         .order_by(func.min(InboundUpdate.update_id))
         .limit(limit)
     )
-    async with sessions() as session:
-        return list((await session.execute(stmt)).scalars())
+    owed = outbox.pending_chats(channel).where(OutboxMessage.chat_key.not_in(live)).distinct().limit(limit)
+    async with reading_connection(sessions) as connection:
+        chats = dict.fromkeys((await connection.execute(stmt)).scalars())
+        chats.update(dict.fromkeys((await connection.execute(owed)).scalars()))
+    return list(chats)[:limit]
+
+
+_HAS_WAITING = (
+    select(_updates.update_id)
+    .where(
+        _updates.channel == bindparam("b_channel"),
+        _updates.chat_key == bindparam("b_chat_key"),
+        _updates.status.in_(WAITING),
+    )
+    .limit(1)
+)
 
 
 async def has_waiting(sessions: Sessions, *, channel: str, chat_key: str) -> bool:
-    async with sessions() as session:
-        found = await session.scalar(
-            select(InboundUpdate.update_id)
-            .where(
-                InboundUpdate.channel == channel,
-                InboundUpdate.chat_key == chat_key,
-                InboundUpdate.status.in_(WAITING),
-            )
-            .limit(1)
-        )
-        return found is not None
+    """Whether the chat has updates waiting or outbox rows to send."""
+    async with reading_connection(sessions) as connection:
+        if await connection.scalar(_HAS_WAITING, {"b_channel": channel, "b_chat_key": chat_key}) is not None:
+            return True
+        return bool(await outbox.pending_in(connection, channel=channel, chat_key=chat_key, limit=1))
 
 
 async def prune_updates(sessions: Sessions, *, channel: str, before: datetime) -> int:

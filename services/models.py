@@ -605,6 +605,10 @@ class InboundUpdate(Base):
     # For channels whose updates carry a string id instead of a number (QQ): that id, by which a
     # redelivery is recognised; `update_id` is then the order of arrival.
     event_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Times a process took it and died before it was handled: it is handled again (the turn's
+    # state, transcript and replies are saved with its completion, and actions carry idempotency
+    # keys), unless it keeps failing so (then the sender is told to send it again).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         # The next update of a chat, and the chats with work waiting.
@@ -746,4 +750,44 @@ class OutboundMessage(Base):
     __table_args__ = (
         Index("ix_outbound_messages_sent", "channel", "chat_key", "channel_message_id"),
         Index("ix_outbound_messages_created", "created_at"),
+    )
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"  # written with the turn; waiting for the channel's sender
+    SENT = "sent"
+    FAILED = "failed"  # the channel refused it for good (the seller blocked the bot, …)
+
+
+class OutboxMessage(Base):
+    """A message on its way to a chat (a turn's replies, an agent's message), written in the
+    transaction of its cause, so that a crash loses none: the chat's holder sends the chat's rows
+    in order, within the channel's limits, and marks each sent (with the channel's ids of the
+    messages) — a crash between the send and the mark sends it once more (`services.outbox`)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    # The order a chat's messages keep (the channel's chat key, as for inbound updates).
+    chat_key: Mapped[str] = mapped_column(String(128))
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), nullable=True
+    )
+    # An agent's message: the delivery it sends (marked failed with the row, for the desk).
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL"), nullable=True
+    )
+    # JSON: where it goes (chat, thread, user, the message it answers) and what.
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "outbox_status"))
+    failure: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # JSON list of the channel's ids of the messages sent.
+    message_ids: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (
+        Index("ix_outbox_pending", "channel", "status", "chat_key", "id"),
+        Index("ix_outbox_created", "created_at"),
     )

@@ -97,6 +97,7 @@ class QQMessage:
             addressed_to_bot=self.addressed,
             button=self.button,
             message_id=self.message_id,
+            reply_to=self.message_id,
             numbered_choices=numbered,
         )
 

@@ -37,7 +37,7 @@ from bot.qq.onebot.server import Connection, OneBotServer, is_loopback
 from bot.qq.onebot.transport import OneBotTransport
 from bot.qq.render import Renderer
 from bot.qq.sending import QQSender, Transport
-from bot.qq.updates import QQDeliveries, QQIntake, QQUpdates
+from bot.qq.updates import QQIntake, QQUpdates
 from bot.runtime.deliveries import DeliveryLoop
 from bot.runtime.housekeeping import Housekeeping
 from bot.runtime.languages import Languages
@@ -210,7 +210,7 @@ async def start_qq(settings: Settings, *, app: App | None = None, owner: str | N
     )
     intake = QQIntake(processor, sessions)
     deliveries = DeliveryLoop(
-        sessions, CHANNEL, QQDeliveries(sender, renderer, sessions), interval=qq.delivery_poll_seconds
+        sessions, CHANNEL, updates.deliveries, interval=qq.delivery_poll_seconds, wake_chat=processor.wake
     )
     updates.wake_deliveries = deliveries.wake
 

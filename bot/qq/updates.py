@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from bot.qq.events import CHANNEL, PRIVATE, QQMessage, Target, conversation_chat_id
 from bot.qq.files import FileTooLarge
 from bot.qq.render import Out, Renderer
-from bot.qq.sending import QQSender, Transport
+from bot.qq.sending import QQSender, SendResult, Transport
 from bot.runtime.deliveries import Readiness
 from bot.runtime.inbox import Arrival
 from bot.runtime.languages import Languages
@@ -28,10 +28,10 @@ from bot.runtime.workers import ChatWorkers
 from handlers import replies as catalogue
 from handlers.apology import Apology
 from handlers.core import ConversationCore
-from handlers.types import Button, InboundFile, Reply
-from services import outbound
+from handlers.types import Button, InboundFile, Reply, reply_from_json
+from services import outbound, outbox
 from services.db import Sessions
-from services.handoff import DeliveryView, load_file, release_held
+from services.handoff import DeliveryView, delivery_from_json, load_file, release_held
 from services.inbound_queue import QueuedUpdate
 from services.models import SendOutcome
 
@@ -71,6 +71,7 @@ class QQUpdates:
         self.numbered = numbered
         # Called when a seller's new message lets held agent answers go (the delivery loop's wake).
         self.wake_deliveries: Callable[[], None] | None = None
+        self.deliveries = QQDeliveries(sender, renderer, sessions)
 
     async def handle(self, update: QueuedUpdate) -> Outgoing:
         message = QQMessage.from_json(update.payload)
@@ -89,7 +90,12 @@ class QQUpdates:
         replies = await self.core.handle(message.inbound(files=files, numbered=self.numbered))
         if self.windows:
             await self._release_held(message)
-        shown = self.renderer.replies(replies, group=message.is_group, bot_id=message.self_id)
+        # (Replies the core saved in the chat's outbox are sent from there: `send_queued`.)
+        shown = (
+            []
+            if replies.queued
+            else self.renderer.replies(replies, group=message.is_group, bot_id=message.self_id)
+        )
         return target, notes + shown
 
     async def _open_window(self, message: QQMessage, update: QueuedUpdate) -> None:
@@ -189,6 +195,24 @@ class QQUpdates:
         if outs:
             await self.sender.send(target, outs)
 
+    async def send_queued(self, item: outbox.Pending) -> outbox.Outcome:
+        """One row of the chat's outbox: a turn's replies, answering the seller's message, or an
+        agent's message."""
+        delivery = delivery_from_json(item.payload)
+        if delivery is not None:
+            failure = await self.deliveries.deliver(delivery)
+            return outbox.Outcome(item.id, sent=failure is None, failure=failure)
+        payload = item.payload
+        target = Target.of_conversation(
+            str(payload.get("chat_id") or ""),
+            str(payload.get("thread_id") or ""),
+            str(payload.get("user_id") or ""),
+            str(payload.get("reply_to") or ""),
+        )
+        replies = [reply_from_json(r) for r in payload.get("replies") or ()]
+        outs = self.renderer.replies(replies, group=target.kind != PRIVATE, bot_id=target.self_id)
+        return outcome_of(item.id, await self.sender.send(target, outs))
+
 
 class QQIntake:
     """What the webhook, the gateway and the OneBot connection hand their messages to."""
@@ -256,6 +280,9 @@ class QQDeliveries:
     async def readiness(self, delivery: DeliveryView) -> Readiness:
         return await self.sender.transport.readiness(self.target(delivery))
 
+    def chat_key(self, delivery: DeliveryView) -> str:
+        return self.target(delivery).chat_key
+
     async def deliver(self, delivery: DeliveryView) -> str | None:
         target = self.target(delivery)
         buttons = [Button(id=bid, label=label) for bid, label in delivery.buttons]
@@ -266,10 +293,17 @@ class QQDeliveries:
         files = (InboundFile(stored.name, stored.data, stored.mime_type),) if stored is not None else ()
         reply = Reply(text=delivery.text, buttons=tuple(buttons), files=files)
         outs = self.renderer.replies([reply], group=target.kind != PRIVATE, bot_id=target.self_id)
-        results = await self.sender.send(target, outs)
-        for result in results:
-            if result.outcome is SendOutcome.FAILED:
-                return "refused"
-            if result.outcome is SendOutcome.UNKNOWN:
-                return "error"
-        return None
+        return outcome_of(0, await self.sender.send(target, outs)).failure
+
+
+def outcome_of(outbox_id: int, results: Sequence[SendResult]) -> outbox.Outcome:
+    """What sending a row came to: sent if every message went ("refused" if QQ refused one,
+    "error" if whether one went is unknown)."""
+    failure = None
+    for result in results:
+        if result.outcome is SendOutcome.FAILED:
+            failure = failure or "refused"
+        elif result.outcome is SendOutcome.UNKNOWN:
+            failure = failure or "error"
+    ids = [r.message_id for r in results if r.sent and r.message_id]
+    return outbox.Outcome(outbox_id, sent=failure is None, message_ids=ids, failure=failure)

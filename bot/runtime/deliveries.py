@@ -1,13 +1,13 @@
-"""Agents' messages to sellers (services.handoff's delivery queue), sent by the channel that
-serves the seller, through the same sender as every reply, so they keep within the same limits.
-A delivery the channel refuses for good (the seller blocked the bot) is recorded as failed, and
-the agents' desk says so. A delivery the channel cannot send yet (QQ's reply window has closed)
-is held until the seller writes again, and the desk says that too.
+"""Agents' messages to sellers (services.handoff's delivery queue), handed to the seller's chat
+the way a turn's replies are: into the durable outbox (`services.outbox`), which the chat's holder
+sends in order with the chat's other messages, within the channel's limits, at least once. A
+delivery the channel refuses for good (the seller blocked the bot) is recorded as failed, and the
+agents' desk says so. A delivery the channel cannot send yet (QQ's reply window has closed) is
+held until the seller writes again, and the desk says that too.
 
-Each process looks for pending deliveries of its channel every `interval` seconds. A delivery is
-claimed (marked delivered) before it is sent, so that two processes never both send it: the
-marking that changes the row wins, the other skips it. Each chat's deliveries go in order;
-different chats' go side by side.
+Each process looks for pending deliveries of its channel every `interval` seconds (or at once
+when woken). A delivery is claimed (marked delivered) in the transaction that queues it, so two
+processes never both queue it: the marking that changes the row wins, the other skips it.
 """
 
 from __future__ import annotations
@@ -15,18 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Protocol
 
 from bot.runtime.trouble import Outage
 from services.db import Sessions, reading
-from services.handoff import (
-    DeliveryView,
-    hold_delivery,
-    mark_delivered,
-    mark_delivery_failed,
-    pending_deliveries,
-)
+from services.handoff import DeliveryView, hand_to_outbox, hold_delivery, pending_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -40,23 +35,31 @@ class Readiness(StrEnum):
 
 
 class DeliveryChannel(Protocol):
-    """A channel's part: whether a delivery may go now, and sending it."""
+    """A channel's part: whether a delivery may go now, and the chat it goes to (the key its
+    outbox rows and lease have). The chat's holder sends it (`UpdateHandler.send_queued`)."""
 
     async def readiness(self, delivery: DeliveryView) -> Readiness: ...
 
-    async def deliver(self, delivery: DeliveryView) -> str | None:
-        """Send it; None once sent, else how it failed for good (one of
-        `services.handoff.DELIVERY_FAILURES`)."""
-        ...
+    def chat_key(self, delivery: DeliveryView) -> str: ...
 
 
 class DeliveryLoop:
-    def __init__(self, sessions: Sessions, channel: str, sender: DeliveryChannel, *, interval: float) -> None:
+    def __init__(
+        self,
+        sessions: Sessions,
+        channel: str,
+        sender: DeliveryChannel,
+        *,
+        interval: float,
+        wake_chat: Callable[[str], None],
+    ) -> None:
         self.sessions = sessions
         self.channel = channel
         self.sender = sender
         self.interval = interval
-        self.delivered = 0
+        # Tells the chat workers a chat has something to send.
+        self.wake_chat = wake_chat
+        self.queued = 0
         self._outage = Outage(log)
         self._wake = asyncio.Event()
         self.passes = 0
@@ -96,13 +99,14 @@ class DeliveryLoop:
     async def deliver_once(self) -> int:
         async with reading(self.sessions) as session:
             pending = await pending_deliveries(session, channel=self.channel, limit=BATCH)
-        by_chat: dict[tuple[str, str], list[DeliveryView]] = defaultdict(list)
+        by_chat: dict[str, list[DeliveryView]] = defaultdict(list)
         for delivery in pending:
-            by_chat[(delivery.chat_id, delivery.thread_id)].append(delivery)
-        await asyncio.gather(*(self._send_chat(items) for items in by_chat.values()))
+            by_chat[self.sender.chat_key(delivery)].append(delivery)
+        for chat, items in by_chat.items():
+            await self._queue_chat(chat, items)
         return len(pending)
 
-    async def _send_chat(self, items: list[DeliveryView]) -> None:
+    async def _queue_chat(self, chat: str, items: list[DeliveryView]) -> None:
         for index, delivery in enumerate(items):
             readiness = await self.sender.readiness(delivery)
             if readiness is Readiness.ELSEWHERE:
@@ -112,11 +116,6 @@ class DeliveryLoop:
                 for held in items[index:]:
                     await hold_delivery(sessions=self.sessions, delivery_id=held.id)
                 return
-            if await mark_delivered(sessions=self.sessions, delivery_ids=[delivery.id]) != 1:
-                continue  # another process claimed it
-            failure = await self.sender.deliver(delivery)
-            if failure is None:
-                self.delivered += 1
-                continue
-            # The agent who wrote it must not believe it arrived: the desk will say so.
-            await mark_delivery_failed(sessions=self.sessions, delivery_id=delivery.id, failure=failure)
+            if await hand_to_outbox(self.sessions, delivery, chat_key=chat):
+                self.queued += 1
+                self.wake_chat(chat)

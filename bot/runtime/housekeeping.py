@@ -1,5 +1,6 @@
 """Housekeeping, a task of its own in every running channel: once an hour, forget the channel's
-handled updates (kept long enough to recognise a redelivery) and delete what has expired —
+handled updates (kept long enough to recognise a redelivery) and the outbox rows it has sent
+(their text is in the transcript), after as long; and delete what has expired —
 links and codes, old idempotency keys, icons of unfinished flows (`services.housekeeping`).
 
 Every process may do it: the deletes are idempotent. Errors are logged, never raised: a
@@ -14,6 +15,7 @@ from datetime import timedelta
 
 from bot.runtime.trouble import Outage
 from services import inbound_queue as queue
+from services import outbox
 from services.db import Sessions
 from services.housekeeping import purge_expired
 from services.models import utcnow
@@ -60,6 +62,9 @@ class Housekeeping:
             pruned = await queue.prune_updates(self.sessions, channel=self.channel, before=before)
             if pruned:
                 log.info("forgot %d handled %s update(s)", pruned, self.channel)
+            sent = await outbox.prune_sent(self.sessions, channel=self.channel, before=before)
+            if sent:
+                log.info("forgot %d sent %s outbox row(s)", sent, self.channel)
             purged = await purge_expired(
                 sessions=self.sessions, keep_days=self.keep_expired_days, now=utcnow(), policy=self.policy
             )

@@ -4,17 +4,21 @@ Intake (polling, a webhook, a WebSocket) calls `accept`, which stores the update
 redelivered update is recognised there and dropped) and wakes a worker for each chat that got
 something new. A worker takes the chat's lease, then handles the chat's updates one by one in
 order — the channel's `UpdateHandler` understands each and says what to send — sends, marks the
-update done, and goes on until the chat has nothing waiting; then it releases the lease and looks
-once more (an update stored by another process while it was releasing would otherwise wait for
-the sweep). Up to `workers` chats are worked on at once, most of them waiting for the outbound
-limiter; of those, at most `concurrent_handling` are inside the conversation core at the same
-moment. Every second a sweep looks for chats with work and no live lease: updates another process
-stored, and chats whose process died (its lease expired).
+update done, and goes on until the chat has nothing waiting. What the chat is owed from the
+durable outbox (`services.outbox`: the replies a turn saved with itself, agents' messages, rows a
+dead process left unsent) is sent by the chat's holder too, before the next update. Then it
+releases the lease and looks once more (an update stored by another process while it was releasing
+would otherwise wait for the sweep). Up to `workers` chats are worked on at once, most of them
+waiting for the outbound limiter; of those, at most `concurrent_handling` are inside the
+conversation core at the same moment. Every second a sweep looks for chats with work and no live
+lease: updates another process stored, and chats whose process died (its lease expired).
 
 Failures: an update whose handling raised gets an apology with a reference id and the worker goes
 on; a database that cannot be reached is retried with backoff, and what was stored is handled once
-it is back. An update a dead process had started is never run again (it may already have acted):
-the user is told it may not have been handled.
+it is back. An update a dead process had started is handled again (its turn was not saved, and
+actions carry idempotency keys); one that was started `MAX_ATTEMPTS` times is abandoned, and the
+user is told it may not have been handled. An outbox row the channel could not take (it could not
+be reached) waits, and the chat is looked at again after a backoff.
 
 Nothing here knows a chat library: the channel's handler does.
 """
@@ -24,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from bot.runtime.inbox import Arrival, Inbox
@@ -33,6 +37,7 @@ from bot.runtime.metrics import CURRENT_WAITS, Stats, WaitMeter
 from bot.runtime.trouble import Outage, backoff_delay
 from handlers.apology import Apology
 from services import inbound_queue as queue
+from services import outbox
 from services.db import Sessions, is_unavailable
 from services.models import utcnow
 
@@ -42,6 +47,7 @@ SWEEP_SECONDS = 1.0
 _RECENT = 10_000
 
 Outgoing = TypeVar("Outgoing")
+T = TypeVar("T")
 
 
 class UpdateHandler(Protocol[Outgoing]):
@@ -59,6 +65,12 @@ class UpdateHandler(Protocol[Outgoing]):
 
     async def send(self, update: queue.QueuedUpdate | None, outgoing: Outgoing) -> None:
         """Send what handling (or a notice about) an update produced, within the channel's limits."""
+        ...
+
+    async def send_queued(self, item: outbox.Pending) -> outbox.Outcome:
+        """Send one row of the chat's outbox within the channel's limits; the outcome says whether
+        it went (with the channel's message ids) or failed for good. Raises if the channel could not
+        be reached: the row waits."""
         ...
 
 
@@ -98,6 +110,7 @@ class ChatWorkers(Generic[Outgoing]):
         self._stopping = False
         self._outage = Outage(log)
         self._waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._idle_waiters: list[asyncio.Future[None]] = []
         self._recent: deque[int] = deque(maxlen=_RECENT)
         self._recent_set: set[int] = set()
 
@@ -187,6 +200,7 @@ class ChatWorkers(Generic[Outgoing]):
         if not task.cancelled() and task.exception() is not None:
             log.error("worker for %s chat %s failed", self.channel, chat, exc_info=task.exception())
         self._wake.set()
+        self._maybe_idle()
 
     def _retry_later(self, chat: str) -> None:
         asyncio.get_running_loop().call_later(self._outage.retry_delay(), self.wake, chat)
@@ -216,9 +230,11 @@ class ChatWorkers(Generic[Outgoing]):
 
     async def _handle_chat(self, chat: str) -> None:
         loop = asyncio.get_running_loop()
-        # The update whose answer went out and which is not marked handled yet: the next look for
-        # work marks it, in the same transaction (one write an update instead of two).
+        # The update whose answer went out and which is not marked handled yet, and the outbox
+        # rows sent: the next look for work marks them, in the same transaction (one write an
+        # update instead of two).
         sent: queue.QueuedUpdate | None = None
+        outcomes: list[outbox.Outcome] = []
         first = True  # updates a dead holder had started are looked for when the chat is taken
         try:
             while not self._stopping:
@@ -238,8 +254,10 @@ class ChatWorkers(Generic[Outgoing]):
                             lease_seconds=self.lease_seconds,
                             finished=sent.update_id if sent is not None else None,
                             look_for_abandoned=first,
+                            sent=outcomes,
                         )
                         first = False
+                        outcomes = []
                     except Exception as exc:
                         self._outage.failed(f"taking the next update of chat {chat}", exc)
                         self._retry_later(chat)
@@ -253,25 +271,66 @@ class ChatWorkers(Generic[Outgoing]):
                     notices = [(item, await self._interrupted(item)) for item in work.abandoned]
                     started = loop.time()
                     outgoing: Any = None
+                    turn = outbox.TurnTarget(self.channel, chat, owner=self.owner)
                     if work.update is not None and not work.lease_lost:
-                        token = CURRENT_WAITS.set(meter)
+                        turn.update_id = work.update.update_id
+                        waits, queued = CURRENT_WAITS.set(meter), outbox.CURRENT_TURN.set(turn)
                         try:
                             outgoing = await self._understand(work.update)
                         finally:
-                            CURRENT_WAITS.reset(token)
-                for item, notice in notices:
-                    await self._send_notice(item, notice)
+                            outbox.CURRENT_TURN.reset(queued)
+                            CURRENT_WAITS.reset(waits)
                 if work.lease_lost:
                     log.warning("lost the lease of chat %s (took too long); another process goes on", chat)
                     return
-                if work.update is None:
+                # What the chat was owed goes first (a dead process's rows are older than this
+                # update's answer).
+                if not await self._send_rows(work.outbox, outcomes, chat):
                     return
-                await self._complete(work.update, outgoing, started=started, meter=meter)
-                sent = work.update
+                for item, notice in notices:
+                    await self._send_notice(item, notice)
+                if work.update is None:
+                    if work.outbox:
+                        continue  # marked with the next look, which may find more
+                    return
+                done = await self._complete(
+                    work.update, outgoing, started=started, meter=meter, turn=turn, outcomes=outcomes
+                )
+                if not done:
+                    return
+                if turn.finished:
+                    self._resolve(work.update.update_id)
+                else:
+                    sent = work.update
         finally:
-            if sent is not None:  # stopping, or the database failed: marked on its own
+            if outcomes:  # stopping, or the database failed: marked on their own
+                await self._mark(outcomes)
+            if sent is not None:
                 await self._finish(sent)
                 self._resolve(sent.update_id)
+
+    async def _send_rows(
+        self, rows: Sequence[outbox.Pending], outcomes: list[outbox.Outcome], chat: str
+    ) -> bool:
+        """Send outbox rows in order (their outcomes are marked with the next look for work);
+        False if the channel could not be reached (the rest wait, and the chat is looked at again
+        later)."""
+        for row in rows:
+            try:
+                outcomes.append(await self.handler.send_queued(row))
+            except Exception as exc:
+                self._outage.failed(f"sending to {self.channel} chat {chat}", exc)
+                self._retry_later(chat)
+                return False
+        return True
+
+    async def _mark(self, outcomes: list[outbox.Outcome]) -> None:
+        """Mark sent rows on their own (the look for the next update could not); if that fails,
+        they are sent again by the chat's next holder."""
+        await self._while_unavailable(
+            f"marking {len(outcomes)} {self.channel} message(s) sent",
+            lambda: outbox.mark(self.sessions, outcomes),
+        )
 
     def _marked(self, item: queue.QueuedUpdate, still_ours: bool | None) -> None:
         if still_ours is False:
@@ -292,38 +351,59 @@ class ChatWorkers(Generic[Outgoing]):
                 return None
 
     async def _complete(
-        self, item: queue.QueuedUpdate, outgoing: Any, *, started: float, meter: WaitMeter
-    ) -> None:
-        """Send what handling the update produced (the caller then marks it handled)."""
+        self,
+        item: queue.QueuedUpdate,
+        outgoing: Any,
+        *,
+        started: float,
+        meter: WaitMeter,
+        turn: outbox.TurnTarget,
+        outcomes: list[outbox.Outcome],
+    ) -> bool:
+        """Send what handling the update produced: what the channel sends by itself (a pressed
+        button's answer, a note), then the turn's replies, which the core saved in the outbox with
+        the turn (the caller marks them sent, and a turn-less update handled). False if the
+        channel could not be reached (the replies wait in the outbox)."""
         token = CURRENT_WAITS.set(meter)
         loop = asyncio.get_running_loop()
         try:
             if outgoing is not None:
                 await self.handler.send(item, outgoing)
+            if not await self._send_rows(turn.rows, outcomes, turn.chat_key):
+                return False
             self.stats.record(
                 latency=loop.time() - started - meter.seconds,
                 waited=meter.seconds,
                 end_to_end=(utcnow() - item.received_at).total_seconds(),
             )
+            return True
         finally:
             CURRENT_WAITS.reset(token)
 
     async def _finish(self, item: queue.QueuedUpdate) -> None:
+        """Mark a turn-less update handled on its own; if that fails, the chat's next holder
+        handles it again."""
+        finished = await self._while_unavailable(
+            f"marking update {item.update_id} handled",
+            lambda: queue.finish_update(
+                self.sessions, channel=self.channel, update_id=item.update_id, owner=self.owner
+            ),
+        )
+        if finished is False:
+            log.warning("update %s was taken over by another process before it finished", item.update_id)
+
+    async def _while_unavailable(self, what: str, write: Callable[[], Awaitable[T]]) -> T | None:
+        """A write retried with backoff while the database is away (a few times only once
+        stopping); None if it did not happen."""
         failures = 0
         while True:
             try:
-                if not await queue.finish_update(
-                    self.sessions, channel=self.channel, update_id=item.update_id, owner=self.owner
-                ):
-                    log.warning(
-                        "update %s was taken over by another process before it finished", item.update_id
-                    )
-                return
+                return await write()
             except Exception as exc:
                 failures += 1
-                self._outage.failed(f"marking update {item.update_id} handled", exc)
+                self._outage.failed(what, exc)
                 if not is_unavailable(exc) or (self._stopping and failures > 3):
-                    return  # left as started: a later holder of the chat abandons it
+                    return None
                 await asyncio.sleep(backoff_delay(failures))
 
     async def _interrupted(self, item: queue.QueuedUpdate) -> Any:
@@ -367,11 +447,32 @@ class ChatWorkers(Generic[Outgoing]):
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
         self._side_tasks.add(task)
-        task.add_done_callback(self._side_tasks.discard)
+        task.add_done_callback(self._side_task_done)
+
+    def _side_task_done(self, task: asyncio.Task[Any]) -> None:
+        self._side_tasks.discard(task)
+        self._maybe_idle()
 
     @property
     def busy(self) -> bool:
         return bool(self._active or self._hints or self._side_tasks)
+
+    def _maybe_idle(self) -> None:
+        if self.busy:
+            return
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
+    async def wait_idle(self) -> None:
+        """Return once no chat is being worked on or waits to be (what this process was told of:
+        an agent's message it queued is sent by then)."""
+        if not self.busy:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._idle_waiters.append(future)
+        await future
 
     async def stop(self, grace: float) -> None:
         """Stop taking updates; let those being handled finish (up to `grace` seconds)."""

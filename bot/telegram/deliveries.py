@@ -1,6 +1,6 @@
-"""Agents' messages on Telegram (the shared `bot.runtime.deliveries` loop sends them): text, or a
-file with its caption, with buttons (the rating question), quoting the seller's message an agent
-answered."""
+"""Agents' messages on Telegram (the shared `bot.runtime.deliveries` loop queues them in the chat's
+outbox, whose holder sends them: `bot.telegram.outbox`): text, or a file with its caption, with
+buttons (the rating question), quoting the seller's message an agent answered."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ class TelegramDeliveries:
     async def readiness(self, delivery: DeliveryView) -> Readiness:
         return Readiness.SEND
 
-    async def deliver(self, delivery: DeliveryView) -> str | None:
-        failures = await self.sender.deliver(await self.methods(delivery))
-        return failures[0] if failures else None
+    def chat_key(self, delivery: DeliveryView) -> str:
+        """The chat's key as the seller's updates have it (a forum topic is a chat of its own)."""
+        return f"{delivery.chat_id}:{delivery.thread_id}" if delivery.thread_id else delivery.chat_id
 
     async def methods(self, delivery: DeliveryView) -> list[TelegramMethod]:
         """The calls that send a delivery: its text (or a file with the text as caption), its

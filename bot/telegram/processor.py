@@ -1,13 +1,14 @@
-"""Telegram's part of the shared runtime (`bot.runtime.workers`): what a stored update means and
-how its answer goes out.
+"""Telegram's part of the shared runtime (`bot.runtime.workers`): what a stored update means and how
+its answer goes out.
 
 Intake (polling or the webhook) turns each update into an `Arrival` (its `update_id` orders the
 chat and recognises a redelivery) and gives it to the chat workers. A worker hands each update to
-`TelegramUpdates.handle`, which feeds it to the aiogram dispatcher, whose routers return the Bot API
-calls to make; the worker sends them through the sender (the outbound limiter, 429s obeyed) once
-the chat's turn comes, then marks the update handled. A notice about an update (an apology, "may
-not have been handled") goes to the chat the update came from, in the user's language.
-"""
+`TelegramUpdates.handle`, which feeds it to the aiogram dispatcher, whose routers return the Bot
+API calls to make; the worker sends them through the sender (the outbound limiter, 429s obeyed)
+once the chat's turn comes, then marks the update handled. A conversation turn's replies are saved
+by the core in the chat's durable outbox with the turn, and sent from there
+(`bot.telegram.outbox`). A notice about an update (an apology, "may not have been handled") goes
+to the chat the update came from, in the user's language."""
 
 from __future__ import annotations
 
@@ -24,10 +25,12 @@ from aiogram.types import Update
 from bot.runtime.inbox import Arrival
 from bot.runtime.languages import Languages
 from bot.runtime.workers import ChatWorkers
+from bot.telegram.outbox import TelegramQueued
 from bot.telegram.render import Renderer
 from bot.telegram.sender import Sender
 from bot.telegram.translate import chat_key, is_addressed, language_hint, reply_target, update_user
 from handlers.apology import Apology
+from services import outbox
 from services.inbound_queue import QueuedUpdate
 
 log = logging.getLogger(__name__)
@@ -53,13 +56,21 @@ class TelegramUpdates:
     """The `UpdateHandler` of the Telegram channel."""
 
     def __init__(
-        self, *, dispatcher: Dispatcher, bot: Bot, sender: Sender, render: Renderer, languages: Languages
+        self,
+        *,
+        dispatcher: Dispatcher,
+        bot: Bot,
+        sender: Sender,
+        render: Renderer,
+        languages: Languages,
+        queued: TelegramQueued,
     ) -> None:
         self.dispatcher = dispatcher
         self.bot = bot
         self.sender = sender
         self.render = render
         self.languages = languages
+        self.queued = queued
 
     def arrivals(self, raws: Iterable[dict[str, Any]]) -> list[Arrival]:
         """Updates as received (JSON objects), ready for the inbox; one that does not parse is
@@ -97,6 +108,9 @@ class TelegramUpdates:
 
     async def send(self, update: QueuedUpdate | None, outgoing: list[TelegramMethod]) -> None:
         await self.sender.deliver(outgoing)
+
+    async def send_queued(self, item: outbox.Pending) -> outbox.Outcome:
+        return await self.queued.send_queued(item)
 
     async def message_about(self, update: Update, apology: Apology) -> list[TelegramMethod]:
         return await message_about(update, apology, render=self.render, languages=self.languages)

@@ -26,7 +26,7 @@ from aiogram.types import (
 
 from bot.runtime.text import split_paragraphs
 from bot.telegram.translate import BotIdentity, callback_data
-from handlers.types import Button, ButtonKind, Reply
+from handlers.types import Button, ButtonKind, Replies, Reply
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,10 @@ class Renderer:
         thread_id: int | None = None,
         reply_to: int | None = None,
     ) -> list[TelegramMethod]:
+        """The calls that show a turn's replies — none if the core queued them in the durable
+        outbox (its sender shows them)."""
+        if isinstance(replies, Replies) and replies.queued:
+            return []
         methods: list[TelegramMethod] = []
         for reply in replies:
             methods += self.text(chat_id, reply.text, reply.buttons, thread_id=thread_id, reply_to=reply_to)

@@ -48,6 +48,7 @@ from bot.telegram.desk import Desk, DeskRelay, check_desk, desk_router
 from bot.telegram.desk.router import DESK_COMMANDS
 from bot.telegram.files import FileFetcher
 from bot.telegram.middleware import Dependencies, InjectDependencies
+from bot.telegram.outbox import TelegramQueued
 from bot.telegram.polling import ALLOWED_UPDATES, Poller
 from bot.telegram.processor import TelegramIntake, TelegramUpdates
 from bot.telegram.render import Renderer
@@ -287,8 +288,14 @@ async def start_telegram(
         desk.wake_relay = desk_relay.wake
         extra_routers = [desk_router(desk), *extra_routers]
     dispatcher = build_dispatcher(dependencies, extra_routers=extra_routers)
+    agent_messages = TelegramDeliveries(app.database.sessions, sender, render)
     updates = TelegramUpdates(
-        dispatcher=dispatcher, bot=bot, sender=sender, render=render, languages=languages
+        dispatcher=dispatcher,
+        bot=bot,
+        sender=sender,
+        render=render,
+        languages=languages,
+        queued=TelegramQueued(sender, render, agent_messages),
     )
     processor: ChatWorkers[Any] = ChatWorkers(
         sessions=app.database.sessions,
@@ -312,8 +319,9 @@ async def start_telegram(
         deliveries=DeliveryLoop(
             app.database.sessions,
             CHANNEL,
-            TelegramDeliveries(app.database.sessions, sender, render),
+            agent_messages,
             interval=telegram.delivery_poll_seconds,
+            wake_chat=processor.wake,
         ),
         housekeeping=Housekeeping(
             app.database.sessions,

@@ -107,6 +107,8 @@ def message_inbound(
         addressed_to_bot=is_addressed(message, me),
         language_hint=language_hint(message.from_user),
         message_id=str(message.message_id),
+        # In a group the answer quotes the question (which also says whose a keyboard is).
+        reply_to=str(message.message_id) if group else "",
     )
 
 
@@ -134,6 +136,9 @@ def callback_inbound(query: CallbackQuery, button: str) -> Inbound:
     message = callback_message(query)
     chat = message.chat if message is not None else None
     thread = thread_of(message) if message is not None else None
+    group = chat is not None and is_group(chat)
+    # In a group the answer quotes the question the pressed keyboard answered.
+    quoted = message.reply_to_message if group and message is not None else None
     return Inbound(
         channel=CHANNEL,
         chat_id=str(chat.id if chat is not None else query.from_user.id),
@@ -144,6 +149,7 @@ def callback_inbound(query: CallbackQuery, button: str) -> Inbound:
         addressed_to_bot=True,
         button=button,
         language_hint=language_hint(query.from_user),
+        reply_to=str(quoted.message_id) if quoted is not None else "",
     )
 
 

@@ -27,14 +27,16 @@ async def the_handoff(qq: Harness) -> Handoff:
 
 
 async def delivered(qq: Harness, count: int) -> None:
-    """Until `count` agent messages have been delivered (or held, or failed): the delivery loop's
-    passes are waited for."""
+    """Until `count` agent messages have been sent (or held, or failed): the delivery loop's passes
+    are waited for, then the chat workers that send what it queued."""
     while True:
         async with qq.sessions() as session:
             rows = (await session.execute(select(Delivery))).scalars().all()
         if len([d for d in rows if d.delivered_at or d.held_at or d.failed_at]) >= count:
-            return
+            break
         await qq.runtime.deliveries.next_pass()
+    await qq.runtime.deliveries.next_pass()  # (it wakes the chats after it queued)
+    await qq.runtime.processor.wait_idle()
 
 
 async def test_a_person_answers_and_the_seller_rates_by_number(qq: Harness) -> None:

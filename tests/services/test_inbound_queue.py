@@ -1,6 +1,7 @@
-"""The inbound queue on both databases: an update stored twice is stored once; one holder per
-chat; a chat's updates come out in order; a dead holder's started update is abandoned, not
-run again; workers racing for chats handle every update once and in order per chat."""
+"""The inbound queue on both databases: an update stored twice is stored once; one holder per chat; a
+chat's updates come out in order; a dead holder's started update is run again, unless it keeps
+failing; a chat's outbox comes with its updates; workers racing for chats handle every update once
+and in order per chat."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import random
 from collections import defaultdict
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from services import inbound_queue as q
-from services.db import Database
-from services.models import utcnow
+from services import outbox
+from services.db import Database, writing_connection
+from services.models import OutboxMessage, OutboxStatus, utcnow
 
 CHANNEL = "telegram"
 
@@ -55,7 +59,7 @@ async def test_one_holder_per_chat_until_the_lease_expires(db: Database) -> None
     assert await q.acquire_lease(db.sessions, channel=CHANNEL, chat_key="a", owner="C", seconds=30, now=later)
 
 
-async def test_a_chats_updates_come_in_order_and_a_dead_holders_update_is_abandoned(db: Database) -> None:
+async def test_a_chats_updates_come_in_order_and_a_dead_holders_update_is_run_again(db: Database) -> None:
     await q.store_updates(
         db.sessions,
         channel=CHANNEL,
@@ -68,7 +72,7 @@ async def test_a_chats_updates_come_in_order_and_a_dead_holders_update_is_abando
         db.sessions, channel=CHANNEL, chat_key="a", owner="A", lease_seconds=30, now=now
     )
     assert work.update is not None and work.update.update_id == 10 and not work.abandoned
-    # A dies while handling 10; its lease expires and B takes the chat over.
+    # A dies while handling 10; its lease expires and B takes the chat over: 10 is handled again.
     later = now + timedelta(seconds=60)
     assert await q.chats_with_work(db.sessions, channel=CHANNEL, now=later) == ["a", "b"]
     assert await q.chats_with_work(db.sessions, channel=CHANNEL, now=now) == ["b"]  # a is held
@@ -76,14 +80,18 @@ async def test_a_chats_updates_come_in_order_and_a_dead_holders_update_is_abando
     work = await q.next_update(
         db.sessions, channel=CHANNEL, chat_key="a", owner="B", lease_seconds=30, now=later
     )
-    assert [a.update_id for a in work.abandoned] == [10]
-    assert work.update is not None and work.update.update_id == 12
+    assert work.update is not None and work.update.update_id == 10 and not work.abandoned
     # A wakes up: it may not finish 10, nor take more of chat a.
     assert not await q.finish_update(db.sessions, channel=CHANNEL, update_id=10, owner="A")
     lost = await q.next_update(
         db.sessions, channel=CHANNEL, chat_key="a", owner="A", lease_seconds=30, now=later
     )
     assert lost.lease_lost and lost.update is None
+    assert await q.finish_update(db.sessions, channel=CHANNEL, update_id=10, owner="B")
+    work = await q.next_update(
+        db.sessions, channel=CHANNEL, chat_key="a", owner="B", lease_seconds=30, now=later
+    )
+    assert work.update is not None and work.update.update_id == 12
     assert await q.finish_update(db.sessions, channel=CHANNEL, update_id=12, owner="B")
     work = await q.next_update(
         db.sessions, channel=CHANNEL, chat_key="a", owner="B", lease_seconds=30, now=later
@@ -95,6 +103,83 @@ async def test_a_chats_updates_come_in_order_and_a_dead_holders_update_is_abando
     # Handled rows are forgotten once old enough; waiting ones never.
     assert await q.prune_updates(db.sessions, channel=CHANNEL, before=later + timedelta(days=3)) == 3
     assert await q.has_waiting(db.sessions, channel=CHANNEL, chat_key="b")
+
+
+async def test_an_update_whose_holders_keep_dying_is_abandoned_after_the_last_attempt(db: Database) -> None:
+    await q.store_updates(
+        db.sessions, channel=CHANNEL, updates=updates((20, "c"), (21, "c")), received_by="p"
+    )
+    at = utcnow()
+    for attempt, owner in enumerate("ABC"):  # each takes the chat, starts 20 and dies
+        at += timedelta(seconds=60)
+        assert await q.acquire_lease(
+            db.sessions, channel=CHANNEL, chat_key="c", owner=owner, seconds=30, now=at
+        )
+        work = await q.next_update(
+            db.sessions, channel=CHANNEL, chat_key="c", owner=owner, lease_seconds=30, now=at
+        )
+        assert work.update is not None and work.update.update_id == 20, attempt
+        assert not work.abandoned
+    assert q.MAX_ATTEMPTS == 3
+    at += timedelta(seconds=60)
+    assert await q.acquire_lease(db.sessions, channel=CHANNEL, chat_key="c", owner="D", seconds=30, now=at)
+    work = await q.next_update(
+        db.sessions, channel=CHANNEL, chat_key="c", owner="D", lease_seconds=30, now=at
+    )
+    assert [a.update_id for a in work.abandoned] == [20]
+    assert work.abandoned[0].payload == '{"update_id": 20}'  # to tell its sender
+    assert work.update is not None and work.update.update_id == 21
+
+
+async def test_a_chats_outbox_comes_with_its_next_update_and_is_marked_with_the_one_after(
+    db: Database,
+) -> None:
+    await q.store_updates(
+        db.sessions,
+        channel=CHANNEL,
+        updates=updates(
+            (30, "d"),
+        ),
+        received_by="p",
+    )
+    now = utcnow()
+    async with writing_connection(db.sessions) as connection:
+        rows = [
+            await outbox.enqueue(connection, channel=CHANNEL, chat_key=chat, payload={"n": n}, now=now)
+            for n, chat in enumerate(["e", "d", "d"])
+        ]
+    # A chat with nothing but messages to send is work too.
+    assert await q.chats_with_work(db.sessions, channel=CHANNEL, now=now) == ["d", "e"]
+    assert await q.has_waiting(db.sessions, channel=CHANNEL, chat_key="e")
+    assert await q.acquire_lease(db.sessions, channel=CHANNEL, chat_key="d", owner="A", seconds=30, now=now)
+    work = await q.next_update(
+        db.sessions, channel=CHANNEL, chat_key="d", owner="A", lease_seconds=30, now=now
+    )
+    assert work.update is not None and work.update.update_id == 30
+    assert [(r.id, r.payload) for r in work.outbox] == [(rows[1].id, {"n": 1}), (rows[2].id, {"n": 2})]
+    sent = [
+        outbox.Outcome(rows[1].id, sent=True, message_ids=["m1"]),
+        outbox.Outcome(rows[2].id, sent=False, failure="blocked"),
+    ]
+    work = await q.next_update(
+        db.sessions,
+        channel=CHANNEL,
+        chat_key="d",
+        owner="A",
+        lease_seconds=30,
+        now=now,
+        finished=30,
+        sent=sent,
+    )
+    assert work.update is None and work.outbox == () and work.finished
+    assert not await q.has_waiting(db.sessions, channel=CHANNEL, chat_key="d")
+    async with db.sessions() as session:
+        marked = {r.id: r for r in (await session.scalars(select(OutboxMessage))).all()}
+    assert marked[rows[1].id].status is OutboxStatus.SENT and marked[rows[1].id].message_ids == '["m1"]'
+    assert marked[rows[2].id].status is OutboxStatus.FAILED and marked[rows[2].id].failure == "blocked"
+    # Sent rows are forgotten once old enough; waiting ones never.
+    assert await outbox.prune_sent(db.sessions, channel=CHANNEL, before=now + timedelta(days=2)) == 2
+    assert await q.has_waiting(db.sessions, channel=CHANNEL, chat_key="e")
 
 
 async def test_racing_workers_handle_every_update_once_and_in_order_per_chat(db: Database) -> None:

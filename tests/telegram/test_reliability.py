@@ -8,11 +8,20 @@ import asyncio
 import string
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.telegram.runtime import start_telegram
 from handlers import replies
-from services.models import InboundUpdate, Store, Turn, UpdateStatus
+from services import inbound_queue as q
+from services.models import (
+    InboundUpdate,
+    OutboxMessage,
+    OutboxStatus,
+    Store,
+    Turn,
+    TurnDirection,
+    UpdateStatus,
+)
 from tests.telegram.conftest import FAST_LIMITS, telegram_settings
 from tests.telegram.fake_api import FakeBotAPI
 from tests.telegram.harness import Harness
@@ -128,7 +137,7 @@ async def test_a_user_who_blocked_the_bot_does_not_stop_the_others(tg: Harness) 
     assert (await lou.send("/help")).messages
 
 
-async def test_an_update_interrupted_by_a_stop_is_not_run_again_and_the_rest_follow_in_order(
+async def test_an_answer_on_its_way_at_a_stop_is_sent_again_after_the_restart_and_the_rest_follow(
     fake: FakeBotAPI, data_dir: Path
 ) -> None:
     settings = telegram_settings(data_dir, fake, shutdown_grace_seconds=0.2, **FAST_LIMITS)
@@ -148,10 +157,10 @@ async def test_an_update_interrupted_by_a_stop_is_not_run_again_and_the_rest_fol
         for update_id in later:
             await second.processor.wait_handled(update_id)
         texts = [m.text for m in fake.sent(chat.id)]
-        notice = texts[1]
-        reference = notice.rsplit(" ", 1)[-1].rstrip(".)")
-        assert notice == t("channel.interrupted", "en", reference=reference)
-        assert texts[2:] == [unknown_command_reply(command_name(n), "en") for n in range(3)]
+        # The answer that was in flight arrived, and is sent once more (whether it had arrived is
+        # not known); then the rest, in order.
+        answer = unknown_command_reply("xinterrupted", "en")
+        assert texts == [answer, answer, *(unknown_command_reply(command_name(n), "en") for n in range(3))]
         async with second.app.database.sessions() as session:
             status = await session.scalar(
                 select(InboundUpdate.status).where(InboundUpdate.update_id == interrupted)
@@ -159,8 +168,77 @@ async def test_an_update_interrupted_by_a_stop_is_not_run_again_and_the_rest_fol
             handled_in = await session.scalar(
                 select(func.count()).select_from(Turn).where(Turn.text == "/xinterrupted")
             )
-        assert status is UpdateStatus.ABANDONED
+            unsent = await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.PENDING)
+            )
+        assert status is UpdateStatus.DONE
         assert handled_in == 1  # the core saw it once
+        assert unsent == 0
+    finally:
+        await second.stop()
+
+
+async def test_an_update_a_stop_interrupted_before_its_answer_was_saved_is_handled_after_the_restart(
+    fake: FakeBotAPI, data_dir: Path
+) -> None:
+    settings = telegram_settings(data_dir, fake, shutdown_grace_seconds=0.2, **FAST_LIMITS)
+    first = await start_telegram(settings)
+    user = fake.user("Noa", language_code="en")
+    chat = fake.private_chat(user)
+    gate = fake.hold("getFile")
+    photo = fake.send_photo(chat, user, b"\xff\xd8 not much of a photo")
+    await gate.arrived.wait()  # the photo is being fetched when the process stops
+    await first.stop()
+    assert fake.sent(chat.id) == []
+    gate.open()
+
+    second = await start_telegram(settings)
+    try:
+        await second.processor.wait_handled(photo)
+        [answer] = fake.sent(chat.id)  # answered, once
+        assert answer.text
+        async with second.app.database.sessions() as session:
+            update = await session.get(InboundUpdate, ("telegram", photo))
+            seen = await session.scalar(
+                select(func.count()).select_from(Turn).where(Turn.direction == TurnDirection.IN)
+            )
+        assert update is not None and update.status is UpdateStatus.DONE and update.attempts == 1
+        assert seen == 1
+    finally:
+        await second.stop()
+
+
+async def test_an_update_that_keeps_interrupting_its_process_is_given_up_and_the_sender_told(
+    fake: FakeBotAPI, data_dir: Path
+) -> None:
+    settings = telegram_settings(data_dir, fake, shutdown_grace_seconds=0.2, **FAST_LIMITS)
+    first = await start_telegram(settings)
+    user = fake.user("Oli", language_code="en")
+    chat = fake.private_chat(user)
+    gate = fake.hold("getFile")
+    photo = fake.send_photo(chat, user, b"\xff\xd8 not much of a photo")
+    await gate.arrived.wait()
+    await first.stop()
+    async with first.app.database.sessions() as session, session.begin():
+        # as if it had brought its process down every time it was started
+        await session.execute(
+            update(InboundUpdate).where(InboundUpdate.update_id == photo).values(attempts=q.MAX_ATTEMPTS - 1)
+        )
+    gate.open()
+
+    second = await start_telegram(settings)
+    try:
+        await second.processor.wait_handled(photo)
+        [notice] = fake.sent(chat.id)
+        reference = notice.text.rsplit(" ", 1)[-1].rstrip(".)")
+        assert notice.text == t("channel.interrupted", "en", reference=reference)
+        async with second.app.database.sessions() as session:
+            status = await session.scalar(
+                select(InboundUpdate.status).where(InboundUpdate.update_id == photo)
+            )
+        assert status is UpdateStatus.ABANDONED
     finally:
         await second.stop()
 
@@ -281,3 +359,21 @@ async def test_the_hourly_housekeeping_deletes_expired_links_of_long_ago(tg: Har
     async with tg.sessions() as session:
         [kept] = (await session.scalars(select(ResetToken))).all()
     assert kept.created_at > utcnow() - timedelta(days=2)
+
+
+async def test_the_hourly_housekeeping_forgets_answers_sent_long_ago(tg: Harness) -> None:
+    from datetime import timedelta
+
+    from services.models import utcnow
+
+    old, recent = tg.private(language="en"), tg.private(language="en")
+    await old.send("/help")
+    await tg.runtime.processor.wait_idle()  # (the answer is marked sent once the chat is let go)
+    async with tg.sessions() as session, session.begin():
+        await session.execute(update(OutboxMessage).values(sent_at=utcnow() - timedelta(days=3)))
+    await recent.send("/help")
+    await tg.runtime.processor.wait_idle()
+    await tg.runtime.housekeeping.run_once()
+    async with tg.sessions() as session:
+        [kept] = (await session.scalars(select(OutboxMessage))).all()
+    assert kept.chat_key == str(recent.chat.id)
