@@ -3,6 +3,7 @@ reports an outage once instead of at every attempt."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 
@@ -28,9 +29,11 @@ class Outage:
         self.log = log
         self.what = what
         self.failures = 0
+        self._failing = asyncio.Event()
 
     def failed(self, doing: str, exc: BaseException) -> None:
         self.failures += 1
+        self._failing.set()
         if self.failures != 1 and self.failures % 30 != 0:
             return
         if is_unavailable(exc):
@@ -42,6 +45,11 @@ class Outage:
         if self.failures:
             self.log.info("%s available again", self.what)
             self.failures = 0
+            self._failing.clear()
+
+    async def wait_failing(self) -> None:
+        """Until an attempt has failed (tests that cut the database wait for it to be noticed)."""
+        await self._failing.wait()
 
     @property
     def failing(self) -> bool:

@@ -454,6 +454,11 @@ class ChatWorkers(Generic[Outgoing]):
         self._maybe_idle()
 
     @property
+    def outage(self) -> Outage:
+        """The database's failures as the workers meet them."""
+        return self._outage
+
+    @property
     def busy(self) -> bool:
         return bool(self._active or self._hints or self._side_tasks)
 

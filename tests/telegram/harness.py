@@ -15,6 +15,7 @@ callback answer and the edit of the pressed message.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,11 +70,15 @@ class ChatSession:
     def fake(self) -> FakeBotAPI:
         return self.harness.fake
 
-    async def _turn(
-        self, update_id: int, *, pressed: Message | None = None, query: str | None = None
-    ) -> Turn:
+    async def _turn(self, update: Callable[[], int], *, pressed: Message | None = None) -> Turn:
+        """What the update `update()` makes produced in this chat. The bot is let settle first:
+        messages still on their way from an earlier step (an agent's, sent by a loop of its own)
+        are not taken for this one's."""
+        await self.harness.settled()
+        before = {m.message_id for m in self.fake.messages[self.chat.id] if m.by_bot}
+        update_id = update()
+        query = self.fake.callback_queries_by_update.get(update_id) if pressed is not None else None
         chat = self.fake.messages[self.chat.id]
-        before = {m.message_id for m in chat if m.by_bot}
         asked = chat[-1] if query is None and chat and not chat[-1].by_bot else None
         await self.harness.handled(update_id)
         new = [m for m in self.fake.sent(self.chat.id) if m.message_id not in before]
@@ -83,38 +88,32 @@ class ChatSession:
         return turn
 
     async def send(self, text: str, **kw: Any) -> Turn:
-        return await self._turn(self.fake.send(self.chat, self.user, text, **kw))
+        return await self._turn(lambda: self.fake.send(self.chat, self.user, text, **kw))
 
     async def edit(self, message_id: int, text: str) -> Turn:
         """Edit one of this user's own messages in this chat."""
-        return await self._turn(self.fake.edit(self.chat, self.user, message_id, text))
+        return await self._turn(lambda: self.fake.edit(self.chat, self.user, message_id, text))
 
     async def press(self, label: str, message: Message | None = None) -> Turn:
         """Press the button `label` on `message` (default: the latest bot message showing it)."""
-        if message is None:
-            message = self.message_with(label)
-        update_id = self.fake.press(self.user, message, label)
-        query = self.fake.callback_queries_by_update[update_id]
-        return await self._turn(update_id, pressed=message, query=query)
+        pressed = message if message is not None else self.message_with(label)
+        return await self._turn(lambda: self.fake.press(self.user, pressed, label), pressed=pressed)
 
     async def press_data(self, message: Message, data: str) -> Turn:
-        update_id = self.fake.press(self.user, message, data=data)
-        return await self._turn(
-            update_id, pressed=message, query=self.fake.callback_queries_by_update[update_id]
-        )
+        return await self._turn(lambda: self.fake.press(self.user, message, data=data), pressed=message)
 
     async def photo(self, data: bytes, **kw: Any) -> Turn:
-        return await self._turn(self.fake.send_photo(self.chat, self.user, data, **kw))
+        return await self._turn(lambda: self.fake.send_photo(self.chat, self.user, data, **kw))
 
     async def document(self, data: bytes, **kw: Any) -> Turn:
-        return await self._turn(self.fake.send_document(self.chat, self.user, data, **kw))
+        return await self._turn(lambda: self.fake.send_document(self.chat, self.user, data, **kw))
 
     async def follow(self, url: str) -> Turn:
         """Follow a deep link (this session must be the user's private chat)."""
-        return await self._turn(self.fake.follow_deep_link(self.user, url))
+        return await self._turn(lambda: self.fake.follow_deep_link(self.user, url))
 
     async def other(self, kind: str, body: dict[str, Any], **kw: Any) -> Turn:
-        return await self._turn(self.fake.send_other(self.chat, self.user, kind, body, **kw))
+        return await self._turn(lambda: self.fake.send_other(self.chat, self.user, kind, body, **kw))
 
     def message_with(self, label: str) -> Message:
         for message in reversed(self.fake.sent(self.chat.id)):
@@ -170,3 +169,10 @@ class Harness:
     async def handled(self, update_id: int) -> None:
         async with asyncio.timeout(HANG_GUARD_SECONDS):
             await self.runtime.processor.wait_handled(update_id)
+
+    async def settled(self) -> None:
+        """Until what the bot owes is sent: agents' messages due now are queued (the delivery
+        loop has made a pass) and every chat's outbox is sent (no chat is being worked on)."""
+        async with asyncio.timeout(HANG_GUARD_SECONDS):
+            await self.runtime.deliveries.next_pass()
+            await self.runtime.processor.wait_idle()

@@ -4,7 +4,6 @@ database."""
 
 from __future__ import annotations
 
-import asyncio
 import string
 from pathlib import Path
 
@@ -323,7 +322,7 @@ async def test_handling_goes_on_after_a_database_outage_in_the_middle(
         await fake.wait_until(lambda: fake.confirmed > second)  # stored
         await proxy.cut()
         gate.open()
-        await asyncio.sleep(0.5)  # the worker now fails to finish and to take the next update
+        await runtime.processor.outage.wait_failing()  # the worker fails to take the next update
         await proxy.restore()
         await runtime.processor.wait_handled(second)
         assert [m.text for m in fake.sent(chat.id)] == [

@@ -20,7 +20,7 @@ from handlers import replies
 from handlers.commands import COMMANDS
 from services.db import create_engine, session_factory
 from services.handoff import agent_reply, list_handoffs
-from services.models import InboundUpdate, UpdateStatus
+from services.models import Delivery, InboundUpdate, OutboxMessage, UpdateStatus
 from tests.conftest import prepare_data_dir
 from tests.telegram.fake_api import FakeBotAPI
 from tests.telegram.test_limiter import max_in_window
@@ -111,7 +111,16 @@ async def test_two_webhook_processes_handle_each_update_once_in_order_within_the
             await agent_reply(sessions=sessions, handoff_id=handoff.id, text="Hello from Mei", agent="mei")
         ).ok
         await fake.wait_until(lambda: any(m.text == "Hello from Mei" for m in fake.sent(seller.id)), limit=60)
-        await asyncio.sleep(1.0)  # both delivery loops have looked again meanwhile
+        # Claimed and queued in one transaction, by one of the two delivery loops: it has one
+        # outbox row, which one chat holder sends.
+        async with sessions() as session:
+            [delivery] = (await session.execute(select(Delivery))).scalars().all()
+            queued = (
+                (await session.execute(select(OutboxMessage).where(OutboxMessage.delivery_id == delivery.id)))
+                .scalars()
+                .all()
+            )
+        assert delivery.delivered_at is not None and len(queued) == 1
         assert [m.text for m in fake.sent(seller.id)].count("Hello from Mei") == 1
         await engine.dispose()
     finally:
