@@ -33,7 +33,7 @@ from handlers import replies as catalogue
 from handlers.commands import for_another_bot
 from handlers.core import ConversationCore
 from handlers.types import Button, ButtonKind, Inbound, InboundFile, Reply
-from services.db import reading
+from services.db import reading, reading_connection
 from services.handoff import load_file, mark_delivered, pending_deliveries
 
 CHANNEL = "console"
@@ -157,19 +157,21 @@ class ConsoleSession:
     async def deliveries(self) -> list[Reply]:
         """Messages queued for this chat (an agent's replies, the rating question), marked
         delivered. Their buttons become the ones a number picks."""
-        async with reading(self.core.sessions) as session:
+        # Looked for after every turn: a bare connection, and a session only for files.
+        async with reading_connection(self.core.sessions) as connection:
             pending = [
                 d
-                for d in await pending_deliveries(session, channel=CHANNEL, chat_id=self.chat_id)
+                for d in await pending_deliveries(connection, channel=CHANNEL, chat_id=self.chat_id)
                 if d.user_id == self.user_id
             ]
-            files: dict[int, InboundFile] = {}
+        if not pending:
+            return []
+        files: dict[int, InboundFile] = {}
+        async with reading(self.core.sessions) as session:
             for d in pending:
                 stored = await load_file(session, d.upload_id) if d.upload_id is not None else None
                 if stored is not None:
                     files[d.id] = InboundFile(name=stored.name, data=stored.data, mime_type=stored.mime_type)
-        if not pending:
-            return []
         await mark_delivered(sessions=self.core.sessions, delivery_ids=[d.id for d in pending])
         shown = []
         for d in pending:

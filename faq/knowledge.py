@@ -64,14 +64,22 @@ class KnowledgeBase:
     # Compiled answers, by intent and language: compiling a template costs a hundred times more
     # than rendering it.
     _compiled: dict[tuple[str, str], Template] = field(default_factory=dict, repr=False)
+    # Rendered answers without extra values, by intent and language, with the policy they were
+    # rendered for: an answer depends on nothing else, and the policy is frozen.
+    _rendered: dict[tuple[str, str], tuple[Policy, str]] = field(default_factory=dict, repr=False)
 
     def render(self, intent_id: str, lang: str, policy: Policy, **extra: Any) -> str:
         """The answer of an intent in a language, with policy values filled in."""
+        if not extra and (done := self._rendered.get((intent_id, lang))) is not None and done[0] is policy:
+            return done[1]
         template = self._compiled.get((intent_id, lang))
         if template is None:
             template = self._env.from_string(self.intents[intent_id].answer[lang])
             self._compiled[(intent_id, lang)] = template
-        return template.render(policy=policy, lang=lang, **extra).strip()
+        text = template.render(policy=policy, lang=lang, **extra).strip()
+        if not extra:
+            self._rendered[(intent_id, lang)] = (policy, text)
+        return text
 
     def labelled_examples(self) -> list[tuple[str, str]]:
         """(text, intent) pairs for training, negatives labelled `out_of_scope`."""

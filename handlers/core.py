@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy import String, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm.exc import StaleDataError
 
 from faq.knowledge import KnowledgeBase
@@ -28,7 +29,7 @@ from handlers.context import TurnContext
 from handlers.state import ConversationState
 from handlers.types import Inbound, Replies, Reply, reply_to_json
 from services import outbox
-from services.db import Sessions, reading_connection, writing_connection
+from services.db import Sessions, run_reading, run_writing, writing_connection
 from services.handoff import OPEN_STATUSES, file_description
 from services.handoff_settings import HandoffSettings
 from services.inbound_queue import finish_in
@@ -236,8 +237,8 @@ class ConversationCore:
     async def _load(self, inbound: Inbound) -> Loaded:
         """The conversation's state, whether a person has it, and the seller's linked account, in
         one read (the row is made at the first message)."""
-        async with reading_connection(self.sessions) as connection:
-            row = (await connection.execute(_LOAD, self._key(inbound))).first()
+        key = self._key(inbound)
+        row = await run_reading(self.sessions, lambda connection: connection.execute(_LOAD, key).first())
         if row is None:
             await self._create(inbound)
             return await self._load(inbound)
@@ -290,15 +291,18 @@ class ConversationCore:
              "decision": None, "flow_step": None, "channel_message_id": None}
             for reply in ctx.replies
         ]  # fmt: skip
-        async with writing_connection(self.sessions) as connection:
-            updated = await connection.execute(_SAVE, values)
-            if updated.rowcount != 1:
+        target = CURRENT_TURN.get()
+        if target is None or target.channel != inbound.channel:
+            target = None  # not handled by a channel's runtime (the console, a test)
+
+        def save(connection: Connection) -> None:
+            if connection.execute(_SAVE, values).rowcount != 1:
                 raise StaleDataError("conversation changed")
             turns = Turn.__table__
             if ctx.keep_files and inbound.files:
                 insert_in = insert(turns).values(incoming).returning(turns.c.id)
-                turn_id = (await connection.execute(insert_in)).scalar_one()
-                await connection.execute(
+                turn_id = connection.execute(insert_in).scalar_one()
+                connection.execute(
                     insert(Upload.__table__),
                     [
                         upload_values(
@@ -315,20 +319,30 @@ class ConversationCore:
             else:
                 outgoing.insert(0, incoming)
             if outgoing:
-                await connection.execute(insert(turns), outgoing)
-            await self._queue_replies(connection, ctx)
+                connection.execute(insert(turns), outgoing)
+            if target is not None:
+                queued[:] = self._queue_replies(connection, ctx, target)
 
-    async def _queue_replies(self, connection: Any, ctx: TurnContext) -> None:
+        # One hand-over to the database layer for the whole transaction (a turn's largest cost
+        # was SQLAlchemy's asyncio layer, paid per statement). The runtime hears of the outbox
+        # rows and the finished update once they are committed.
+        queued: list[outbox.Pending] = []
+        await run_writing(self.sessions, save)
+        if target is not None:
+            target.finished = target.finished or target.update_id is not None
+            target.rows.extend(queued)
+            target.queued = True
+
+    def _queue_replies(
+        self, connection: Connection, ctx: TurnContext, target: outbox.TurnTarget
+    ) -> list[outbox.Pending]:
         """When a channel's runtime handles this message (`CURRENT_TURN`): its replies go to the
         channel's durable outbox and the inbound update is marked handled, in the turn's
         transaction. A message the runtime no longer holds is not saved (another process handles
         it again)."""
-        target = CURRENT_TURN.get()
         inbound = ctx.inbound
-        if target is None or target.channel != inbound.channel:
-            return
         if target.update_id is not None and not target.finished:
-            if not await finish_in(
+            if not finish_in(
                 connection,
                 channel=target.channel,
                 update_id=target.update_id,
@@ -336,7 +350,6 @@ class ConversationCore:
                 now=ctx.now,
             ):
                 raise UpdateTakenOver(f"update {target.update_id} is no longer {target.owner}'s")
-            target.finished = True
         if ctx.replies:
             address = {
                 "chat_id": inbound.chat_id,
@@ -346,16 +359,17 @@ class ConversationCore:
                 "reply_to": inbound.reply_to,
                 "message_id": inbound.message_id,
             }
-            row = await outbox.enqueue(
-                connection,
-                channel=target.channel,
-                chat_key=target.chat_key,
-                conversation_id=ctx.conversation_id,
-                payload={**address, "replies": [reply_to_json(r) for r in ctx.replies]},
-                now=ctx.now,
-            )
-            target.rows.append(row)
-        target.queued = True
+            return [
+                outbox.queue_message(
+                    connection,
+                    channel=target.channel,
+                    chat_key=target.chat_key,
+                    conversation_id=ctx.conversation_id,
+                    payload={**address, "replies": [reply_to_json(r) for r in ctx.replies]},
+                    now=ctx.now,
+                )
+            ]
+        return []
 
 
 # The statements of every turn, built once (building one costs more than running it).

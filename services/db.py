@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 from sqlalchemy import event, func, select
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -78,6 +79,7 @@ def create_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Async
     the same free store slot; IMMEDIATE takes the write lock up front, making each transaction
     serialisable, and the busy timeout makes the others wait their turn.
     """
+    inline = False
     if make_url(url).get_backend_name() != "sqlite":
         # A pooled connection may have died with a database restart: test it on checkout, so the
         # first request after an outage reconnects instead of failing.
@@ -88,8 +90,14 @@ def create_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Async
         # asks for a pool of several connections gets aiosqlite's threads: the loop must not wait
         # on a lock another of its own connections holds.)
         kwargs.update(async_creator=lambda: _inline_sqlite(path), pool_size=1, max_overflow=0)
+        inline = True
+        # Not rolled back again when it goes back to the pool: SQLAlchemy's connection has ended
+        # its transaction by then (committed, or rolled back on close), and reads run outside one.
+        kwargs.setdefault("pool_reset_on_return", None)
         kwargs.setdefault("pool_timeout", 60)
     engine = create_async_engine(url, echo=echo, **kwargs)
+    if inline:
+        _INLINE_ENGINES.add(engine.sync_engine)
     if engine.dialect.name == "sqlite":
         in_memory = sqlite_file(url) is None
 
@@ -117,6 +125,8 @@ def create_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Async
 
 
 READ_ONLY = "sellerbot_read_only"
+# The engines whose connection is an InlineSQLite.
+_INLINE_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 @asynccontextmanager
@@ -155,17 +165,54 @@ async def _inline_sqlite(path: Path) -> InlineSQLite:
 async def reading_connection(sessions: Sessions) -> AsyncIterator[AsyncConnection]:
     """Like `reading`, a bare connection for Core statements (no ORM session around it: the
     conversation core's hot path)."""
-    engine: AsyncEngine = sessions.kw["bind"]
-    async with engine.connect() as connection:
+    async with _connection(sessions.kw["bind"]) as connection:
         yield await connection.execution_options(**{READ_ONLY: True})
 
 
 @asynccontextmanager
 async def writing_connection(sessions: Sessions) -> AsyncIterator[AsyncConnection]:
     """A bare connection in a write transaction, committed at the end (Core statements only)."""
-    engine: AsyncEngine = sessions.kw["bind"]
-    async with engine.begin() as connection:
+    async with _connection(sessions.kw["bind"]) as connection, connection.begin():
         yield connection
+
+
+async def run_reading(sessions: Sessions, work: Callable[[Connection], R]) -> R:
+    """Run `work`, synchronous Core statements on a plain connection, as a read (see `reading`).
+    The whole of it is one hand-over to SQLAlchemy's synchronous layer instead of one a statement
+    (the hot paths: a turn's load and save, the runtime's next update)."""
+    async with reading_connection(sessions) as connection:
+        return await connection.run_sync(work)
+
+
+async def run_writing(sessions: Sessions, work: Callable[[Connection], R]) -> R:
+    """Run `work`, synchronous Core statements on a plain connection, in one write transaction
+    committed at the end (rolled back if it raises); one hand-over, as in `run_reading`."""
+    async with _connection(sessions.kw["bind"]) as connection:
+        return await connection.run_sync(_in_transaction, work)
+
+
+def _in_transaction(connection: Connection, work: Callable[[Connection], R]) -> R:
+    with connection.begin():
+        return work(connection)
+
+
+@asynccontextmanager
+async def _connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection from the engine's pool, given back at the end. SQLAlchemy's `async with`
+    gives it back in a task of its own, shielded from cancellation (a close cut short could hand
+    a connection to a disposed pool), which costs two turns of the event loop; the embedded
+    database's calls never wait (see InlineSQLite), so there a close cannot be cut short and is
+    made directly."""
+    connection = engine.connect()
+    if engine.sync_engine not in _INLINE_ENGINES:
+        async with connection:
+            yield connection
+        return
+    await connection.start()
+    try:
+        yield connection
+    finally:
+        await connection.close()
 
 
 def session_factory(engine: AsyncEngine) -> Sessions:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services import audit, outbox
 from services.db import Sessions, write_transaction, writing_connection
@@ -530,7 +530,7 @@ _PENDING_IN_CHAT = _PENDING.where(_conversations.chat_id == bindparam("chat_id")
 
 
 async def pending_deliveries(
-    session: AsyncSession, *, channel: str, chat_id: str | None = None, limit: int = 100
+    session: AsyncSession | AsyncConnection, *, channel: str, chat_id: str | None = None, limit: int = 100
 ) -> list[DeliveryView]:
     """Messages waiting to be sent on a channel (or to one chat of it), oldest first; those held
     until the seller writes again are left out."""

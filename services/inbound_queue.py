@@ -34,10 +34,11 @@ from typing import Any
 from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services import outbox
-from services.db import Sessions, reading_connection, writing_connection
+from services.db import Sessions, reading_connection, run_reading, run_writing, writing_connection
 from services.models import ChatLease, InboundUpdate, OutboxMessage, UpdateStatus, utcnow
 
 WAITING = (UpdateStatus.PENDING, UpdateStatus.PROCESSING)
@@ -303,36 +304,34 @@ async def next_update(
     `finished`, the update the owner has just handled is marked handled (`NextWork.finished` says
     whether it still was the owner's to finish), and the outbox rows it has `sent` are marked."""
     now = now or utcnow()
-    async with writing_connection(sessions) as connection:
-        await outbox.mark_in(connection, sent, now=now)
+
+    def take(connection: Connection) -> NextWork:
+        outbox.mark_in(connection, sent, now=now)
         done = None
         if finished is not None:
-            marked = await connection.execute(
-                _FINISH, {"b_channel": channel, "b_update_id": finished, "b_owner": owner, "b_now": now}
-            )
-            done = bool(marked.rowcount)
+            done = finish_in(connection, channel=channel, update_id=finished, owner=owner, now=now)
         abandoned: tuple[QueuedUpdate, ...] = ()
         chat = {"b_channel": channel, "b_chat_key": chat_key, "b_owner": owner, "b_now": now}
         if look_for_abandoned:
-            await connection.execute(_RETRY_STARTED, chat)
-            found = await connection.execute(_ABANDON_STARTED, chat)
+            connection.execute(_RETRY_STARTED, chat)
+            found = connection.execute(_ABANDON_STARTED, chat)
             abandoned = tuple(sorted((_queued(row) for row in found), key=lambda u: u.update_id))
-        taken = (await connection.execute(_TAKE_NEXT, chat)).first()
-        owed = tuple(
-            await outbox.pending_in(connection, channel=channel, chat_key=chat_key, limit=OUTBOX_BATCH)
-        )
+        taken = connection.execute(_TAKE_NEXT, chat).first()
+        owed = tuple(outbox.pending_in(connection, channel=channel, chat_key=chat_key, limit=OUTBOX_BATCH))
         if taken is not None:
             return NextWork(update=_queued(taken), abandoned=abandoned, finished=done, outbox=owed)
-        held = await connection.scalar(_HOLDS, {"channel": channel, "chat_key": chat_key, "owner": owner})
+        held = connection.scalar(_HOLDS, {"channel": channel, "chat_key": chat_key, "owner": owner})
         return NextWork(update=None, abandoned=abandoned, lease_lost=held is None, finished=done, outbox=owed)
 
+    # One hand-over to the database layer for the whole transaction (see `run_writing`).
+    return await run_writing(sessions, take)
 
-async def finish_in(
-    connection: AsyncConnection, *, channel: str, update_id: int, owner: str, now: datetime
-) -> bool:
+
+def finish_in(connection: Connection, *, channel: str, update_id: int, owner: str, now: datetime) -> bool:
     """Mark an update handled in the caller's transaction (the conversation core's, which saves the
-    turn it was); False if it was no longer this owner's."""
-    result = await connection.execute(
+    turn it was; synchronous statements, see `services.db.run_writing`); False if it was no longer
+    this owner's."""
+    result = connection.execute(
         _FINISH, {"b_channel": channel, "b_update_id": update_id, "b_owner": owner, "b_now": now}
     )
     return bool(result.rowcount)
@@ -389,10 +388,13 @@ _HAS_WAITING = (
 
 async def has_waiting(sessions: Sessions, *, channel: str, chat_key: str) -> bool:
     """Whether the chat has updates waiting or outbox rows to send."""
-    async with reading_connection(sessions) as connection:
-        if await connection.scalar(_HAS_WAITING, {"b_channel": channel, "b_chat_key": chat_key}) is not None:
+
+    def look(connection: Connection) -> bool:
+        if connection.scalar(_HAS_WAITING, {"b_channel": channel, "b_chat_key": chat_key}) is not None:
             return True
-        return bool(await outbox.pending_in(connection, channel=channel, chat_key=chat_key, limit=1))
+        return bool(outbox.pending_in(connection, channel=channel, chat_key=chat_key, limit=1))
+
+    return await run_reading(sessions, look)
 
 
 async def prune_updates(sessions: Sessions, *, channel: str, before: datetime) -> int:

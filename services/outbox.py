@@ -24,9 +24,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.db import Sessions, writing_connection
+from services.db import Sessions, run_writing, writing_connection
 from services.models import Delivery, OutboxMessage, OutboxStatus, utcnow
 
 
@@ -76,6 +77,30 @@ async def enqueue(
     delivery_id: int | None = None,
 ) -> Pending:
     """Queue one message for a chat (in the caller's transaction)."""
+    return await connection.run_sync(
+        lambda sync: queue_message(
+            sync,
+            channel=channel,
+            chat_key=chat_key,
+            payload=payload,
+            now=now,
+            conversation_id=conversation_id,
+            delivery_id=delivery_id,
+        )
+    )
+
+
+def queue_message(
+    connection: Connection,
+    *,
+    channel: str,
+    chat_key: str,
+    payload: dict[str, Any],
+    now: datetime,
+    conversation_id: int | None = None,
+    delivery_id: int | None = None,
+) -> Pending:
+    """`enqueue` for a caller running synchronous statements (`services.db.run_writing`)."""
     row = {
         "channel": channel,
         "chat_key": chat_key,
@@ -85,7 +110,7 @@ async def enqueue(
         "status": OutboxStatus.PENDING,
         "created_at": now,
     }
-    outbox_id = int((await connection.execute(_ENQUEUE, [row])).scalar_one())
+    outbox_id = int(connection.execute(_ENQUEUE, [row]).scalar_one())
     return Pending(outbox_id, chat_key, payload, now)
 
 
@@ -101,11 +126,10 @@ _PENDING_OF_CHAT = (
 )
 
 
-async def pending_in(
-    connection: AsyncConnection, *, channel: str, chat_key: str, limit: int
-) -> list[Pending]:
-    """The chat's oldest rows waiting to be sent."""
-    rows = await connection.execute(
+def pending_in(connection: Connection, *, channel: str, chat_key: str, limit: int) -> list[Pending]:
+    """The chat's oldest rows waiting to be sent (synchronous statements, see
+    `services.db.run_writing`)."""
+    rows = connection.execute(
         _PENDING_OF_CHAT, {"b_channel": channel, "b_chat_key": chat_key, "b_limit": limit}
     )
     return [Pending(row[0], row[1], json.loads(row[2]), row[3]) for row in rows]
@@ -151,8 +175,8 @@ _DELIVERY_FAILED = (
 )
 
 
-async def mark_in(connection: AsyncConnection, outcomes: Sequence[Outcome], *, now: datetime) -> None:
-    """Mark rows sent or failed (in the caller's transaction)."""
+def mark_in(connection: Connection, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+    """Mark rows sent or failed (in the caller's transaction, of synchronous statements)."""
     if not outcomes:
         return
     params = [
@@ -167,16 +191,19 @@ async def mark_in(connection: AsyncConnection, outcomes: Sequence[Outcome], *, n
     ]
     failed = [p for p in params if p["b_status"] is OutboxStatus.FAILED]
     if failed:
-        await connection.execute(_DELIVERY_FAILED, failed)
-    await connection.execute(_MARK, params)
+        connection.execute(_DELIVERY_FAILED, failed)
+    if len(params) == 1:  # one row, the usual case: a plain execute costs less than executemany
+        connection.execute(_MARK, params[0])
+    else:
+        connection.execute(_MARK, params)
 
 
 async def mark(sessions: Sessions, outcomes: Sequence[Outcome], *, now: datetime | None = None) -> None:
     """Mark rows sent or failed, in a transaction of their own."""
     if not outcomes:
         return
-    async with writing_connection(sessions) as connection:
-        await mark_in(connection, outcomes, now=now or utcnow())
+    now = now or utcnow()
+    await run_writing(sessions, lambda connection: mark_in(connection, outcomes, now=now))
 
 
 async def prune_sent(sessions: Sessions, *, channel: str, before: datetime) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,6 +35,8 @@ from services import outbox
 from services.inbound_queue import QueuedUpdate
 
 log = logging.getLogger(__name__)
+
+PARSED_KEPT = 10_000
 
 
 def as_methods(result: Any) -> list[TelegramMethod]:
@@ -71,6 +74,9 @@ class TelegramUpdates:
         self.render = render
         self.languages = languages
         self.queued = queued
+        # Updates parsed at intake, by update_id, for the worker that handles them (parsing one is
+        # a good part of handling it); a process that did not receive an update parses it again.
+        self._parsed: OrderedDict[int, Update] = OrderedDict()
 
     def arrivals(self, raws: Iterable[dict[str, Any]]) -> list[Arrival]:
         """Updates as received (JSON objects), ready for the inbox; one that does not parse is
@@ -84,6 +90,9 @@ class TelegramUpdates:
             found.append(
                 Arrival(chat_key=chat_key(update), payload=payload_text(raw), update_id=update.update_id)
             )
+            self._parsed[update.update_id] = update
+            if len(self._parsed) > PARSED_KEPT:
+                self._parsed.popitem(last=False)
         return found
 
     def _parse(self, raw: dict[str, Any]) -> Update | None:
@@ -94,7 +103,7 @@ class TelegramUpdates:
             return None
 
     async def handle(self, update: QueuedUpdate) -> list[TelegramMethod]:
-        parsed = self._parse(json.loads(update.payload))
+        parsed = self._parsed.pop(update.update_id, None) or self._parse(json.loads(update.payload))
         if parsed is None:
             log.error("stored update %s does not parse; skipped", update.update_id)
             return []
