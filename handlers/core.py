@@ -35,7 +35,7 @@ from services.handoff_settings import HandoffSettings
 from services.inbound_queue import finish_in
 from services.linking import linked_account_id
 from services.mail_dispatch import MailDispatcher
-from services.models import ChatLink, Conversation, Handoff, Turn, TurnDirection, Upload
+from services.models import ChatLink, Conversation, Handoff, Turn, TurnDirection, TurnKind, Upload
 from services.outbox import CURRENT_TURN
 from services.policy import Policy
 from services.uploads import upload_values
@@ -285,10 +285,12 @@ class ConversationCore:
             "author": None,
             "channel_message_id": inbound.message_id[:64] or None,
             "created_at": now,
+            **turn_record(inbound, pressed=ctx.pressed_label),
         }
         outgoing = [
             {**incoming, "direction": TurnDirection.OUT, "text": reply.text, "intent": None, "score": None,
-             "decision": None, "flow_step": None, "channel_message_id": None}
+             "decision": None, "flow_step": None, "channel_message_id": None, "kind": TurnKind.TEXT,
+             "button_id": None, "button_label": None, "typed_text": None}
             for reply in ctx.replies
         ]  # fmt: skip
         target = CURRENT_TURN.get()
@@ -441,6 +443,27 @@ def strip_mention(text: str, bot_username: str) -> str:
         pattern = re.compile(rf"@{re.escape(bot_username)}\b", re.IGNORECASE)
         _MENTION_RE_CACHE[bot_username] = pattern
     return pattern.sub(" ", text).strip()
+
+
+def turn_record(inbound: Inbound, *, pressed: str | None = None) -> dict[str, Any]:
+    """What an incoming message was, as data: its kind, the button pressed (id and the label the
+    seller saw), and the text typed."""
+    typed = inbound.text[:MAX_TEXT_CHARS] or None
+    if inbound.button is not None or pressed:
+        kind = TurnKind.BUTTON
+    elif inbound.files:
+        kind = TurnKind.FILE
+    elif inbound.text.lstrip().startswith("/"):
+        kind = TurnKind.COMMAND
+    else:
+        kind = TurnKind.TEXT
+    return {
+        "kind": kind,
+        "button_id": (inbound.button or "")[:64] or None,
+        "button_label": (pressed or "")[:200] or None,
+        # A choice answered by its number is a button press; the number is not what was meant.
+        "typed_text": None if kind is TurnKind.BUTTON else typed,
+    }
 
 
 def describe_inbound(inbound: Inbound, *, pressed: str | None = None) -> str:

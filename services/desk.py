@@ -15,7 +15,6 @@ only, so that two processes never both act.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -36,13 +35,10 @@ from services.models import (
     HandoffStatus,
     Turn,
     TurnDirection,
+    TurnKind,
 )
 from services.policy import Policy
 from services.stores import StoreView, list_stores
-
-# A turn that only records a pressed button: nothing for an agent to read.
-_BUTTON_ONLY = re.compile(r"^\[button:? [^\]]*\]$")
-_FILE_PART = re.compile(r"\s*\[file .*? \d+ bytes\]")
 
 
 class TopicExists(Exception):
@@ -376,11 +372,11 @@ async def seller_turns_to_relay(
     return [
         SellerTurn(
             id=t.id,
-            text=_FILE_PART.sub("", t.text).strip(),
+            text=(t.typed_text or "").strip(),
             described=t.text,
             language=t.language,
             created_at=t.created_at,
-            button_only=bool(_BUTTON_ONLY.match(t.text.strip())),
+            button_only=t.kind is TurnKind.BUTTON and not t.typed_text,
         )
         for t in (await session.execute(stmt)).scalars()
     ]

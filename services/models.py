@@ -168,6 +168,21 @@ class TurnDirection(StrEnum):
     OUT = "out"
 
 
+class TurnKind(StrEnum):
+    """What a turn was, for every reader of the transcript (the desk, reports): data, never
+    parsed back out of the text."""
+
+    TEXT = "text"  # typed text (or a bot's or agent's message)
+    BUTTON = "button"  # a pressed button (button_id, button_label)
+    FILE = "file"  # a file or photo (its uploads hold the data)
+    COMMAND = "command"  # a command such as /help
+
+
+class AgentRole(StrEnum):
+    AGENT = "agent"  # serves handed-off conversations
+    LEAD = "lead"  # also sees the reports and reassigns conversations
+
+
 class HandoffStatus(StrEnum):
     WAITING = "waiting"  # handed to a person, no agent has answered yet
     ACTIVE = "active"  # an agent has answered
@@ -477,6 +492,15 @@ class Turn(Base):
     # quote the message it answers.
     channel_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[TurnKind] = mapped_column(
+        _enum(TurnKind, "turn_kind"), default=TurnKind.TEXT, server_default=TurnKind.TEXT.value
+    )
+    # A pressed button's id and the label the seller saw (kind "button").
+    button_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    button_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # What the seller typed, alone (an incoming turn's `text` also describes its files and the
+    # button pressed, for people reading the transcript).
+    typed_text: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (Index("ix_turns_conversation", "conversation_id", "created_at"),)
 
@@ -507,6 +531,9 @@ class Handoff(Base):
     # The seller's rating of the help (1–5), asked for when an agent closes the handoff.
     rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
     rated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The agent who took the conversation on the web desk: only they reply (from any desk).
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     __table_args__ = (
         CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="rating_range"),
@@ -791,3 +818,63 @@ class OutboxMessage(Base):
         Index("ix_outbox_pending", "channel", "status", "chat_key", "id"),
         Index("ix_outbox_created", "created_at"),
     )
+
+
+class Agent(Base):
+    """A support agent who signs in to the web desk (`sellerbot serve`)."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The sign-in address, lower-cased.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[AgentRole] = mapped_column(_enum(AgentRole, "agent_role"))
+    # argon2id; None until the agent has set a password through their link.
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The desk's own language for this agent (zh or en).
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    created_at: Mapped[datetime] = mapped_column()
+    disabled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AgentToken(Base):
+    """A one-time link to set an agent's password (the rules of reset links: random, stored as
+    its hash, single use, expiring)."""
+
+    __tablename__ = "agent_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AgentSession(Base):
+    """A signed-in browser: the cookie holds a random token, this row its hash."""
+
+    __tablename__ = "agent_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    # The session's CSRF token, carried by every form that changes something.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column()
+    last_seen_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class SignInAttempt(Base):
+    """A failed sign-in, counted per address and per IP for the rate limit."""
+
+    __tablename__ = "sign_in_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "email:<address>" or "ip:<address>"
+    key: Mapped[str] = mapped_column(String(300))
+    at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (Index("ix_sign_in_attempts_key", "key", "at"),)

@@ -12,7 +12,7 @@ import pytest
 from services import desk
 from services.db import Database
 from services.handoff import agent_reply, close_handoff, get_handoff, rate_handoff, start_handoff
-from services.models import Conversation, Turn, TurnDirection
+from services.models import Conversation, Turn, TurnDirection, TurnKind
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 CHAT = "-1001"
@@ -28,9 +28,29 @@ async def conversation(db: Database, user: str = "u1") -> int:
         return row.id
 
 
-async def seller_says(db: Database, conversation_id: int, text: str, at: datetime) -> int:
+async def seller_says(
+    db: Database,
+    conversation_id: int,
+    text: str,
+    at: datetime,
+    *,
+    kind: TurnKind = TurnKind.TEXT,
+    typed: str | None = None,
+    button: tuple[str, str] | None = None,
+) -> int:
+    """A seller's turn as the core records it: `text` is the transcript line, `typed` what was
+    typed (the line itself unless given), `button` the id and label pressed."""
     async with db.sessions() as session, session.begin():
-        turn = Turn(conversation_id=conversation_id, direction=TurnDirection.IN, text=text, created_at=at)
+        turn = Turn(
+            conversation_id=conversation_id,
+            direction=TurnDirection.IN,
+            text=text,
+            created_at=at,
+            kind=kind,
+            typed_text=(typed if typed is not None else text) if kind is not TurnKind.BUTTON else None,
+            button_id=button[0] if button else None,
+            button_label=button[1] if button else None,
+        )
         session.add(turn)
         await session.flush()
         return turn.id
@@ -88,16 +108,28 @@ async def test_work_for_the_desk_and_the_seller_messages_a_handoff_is_owed(db: D
     )
     async with db.sessions() as session:
         assert await desk.conversations_with_work(session, chat_id=CHAT) == []
-    photo = await seller_says(db, cid, "look [file photo.jpg 1200 bytes]", NOW + timedelta(minutes=1))
-    pressed = await seller_says(db, cid, "[button 1a2b]", NOW + timedelta(minutes=2))
+    photo = await seller_says(
+        db,
+        cid,
+        "look [file photo.jpg 1200 bytes]",
+        NOW + timedelta(minutes=1),
+        kind=TurnKind.FILE,
+        typed="look",
+    )
+    pressed = await seller_says(
+        db, cid, "[button: Yes]", NOW + timedelta(minutes=2), kind=TurnKind.BUTTON, button=("1a2b", "Yes")
+    )
+    # Typed to look like a button: it is text, and the desk shows it as such.
+    lookalike = await seller_says(db, cid, "[button: ok]", NOW + timedelta(minutes=2, seconds=30))
     async with db.sessions() as session:
         assert await desk.conversations_with_work(session, chat_id=CHAT) == [cid]
         owed = await desk.seller_turns_to_relay(session, handoff=handoff, after_turn_id=last)
     assert [(t.id, t.text, t.button_only) for t in owed] == [
         (photo, "look", False),
-        (pressed, "[button 1a2b]", True),
+        (pressed, "", True),
+        (lookalike, "[button: ok]", False),
     ]
-    await desk.advance_relay(db.sessions, handoff_id=handoff.id, turn_id=pressed)
+    await desk.advance_relay(db.sessions, handoff_id=handoff.id, turn_id=lookalike)
     await desk.advance_relay(db.sessions, handoff_id=handoff.id, turn_id=photo)  # never goes back
     # Closed: messages written after the close are not the handoff's.
     await close_handoff(
@@ -106,7 +138,7 @@ async def test_work_for_the_desk_and_the_seller_messages_a_handoff_is_owed(db: D
     await seller_says(db, cid, "thanks bot", NOW + timedelta(minutes=4))
     async with db.sessions() as session:
         closed = await get_handoff(session, handoff_id=handoff.id, turns=0)
-        assert await desk.seller_turns_to_relay(session, handoff=closed, after_turn_id=pressed) == []
+        assert await desk.seller_turns_to_relay(session, handoff=closed, after_turn_id=lookalike) == []
         assert await desk.conversations_with_work(session, chat_id=CHAT) == [cid]  # the closing notice
     assert await desk.claim_closed_notice(db.sessions, handoff_id=handoff.id, now=NOW) is True
     async with db.sessions() as session:
