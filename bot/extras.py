@@ -11,6 +11,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "qq": ("aiohttp", "cryptography"),
     "postgres": ("asyncpg",),
     "redis": ("redis",),
+    "web": ("aiohttp", "argon2"),
 }
 
 

@@ -72,6 +72,7 @@ class HandoffView:
     resolution: HandoffResolution | None = None
     rating: int | None = None
     display_name: str = ""
+    claimed_by: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -182,6 +183,7 @@ async def _view(session: AsyncSession, handoff: Handoff, *, turns: int) -> Hando
         resolution=handoff.resolution,
         rating=handoff.rating,
         display_name=conversation.display_name or "",
+        claimed_by=handoff.claimed_by,
     )
 
 
@@ -360,6 +362,10 @@ async def agent_reply(
         handoff = await _open_handoff(session, handoff_id)
         if isinstance(handoff, Refused):
             return handoff
+        if handoff.claimed_by is not None and handoff.claimed_by != agent:
+            return refuse(
+                Violation(Rule.HANDOFF_TAKEN, {"handoff_id": handoff_id, "agent": handoff.claimed_by})
+            )
         if handoff.first_reply_at is None:
             handoff.first_reply_at = now
         handoff.status = HandoffStatus.ACTIVE
@@ -392,6 +398,57 @@ async def agent_reply(
             now=now,
         )
         await session.flush()
+        return Done(await _view(session, handoff, turns=10))
+
+    return await write_transaction(sessions, work)
+
+
+async def claim_handoff(
+    *,
+    sessions: Sessions,
+    handoff_id: int,
+    agent: str,
+    actor: str,
+    reassign: bool = False,
+    now: datetime | None = None,
+) -> Done[HandoffView] | Refused:
+    """`agent` takes the conversation: from now on only they answer it, from any desk. Claiming
+    one's own claim again changes nothing. With `reassign` (a lead), a claim moves to `agent`
+    whoever held it. Refusals: HANDOFF_NOT_FOUND, HANDOFF_CLOSED, HANDOFF_TAKEN (another agent
+    claimed it first: two agents claiming at once get one owner)."""
+    now = now or utcnow()
+
+    async def work(session: AsyncSession) -> Done[HandoffView] | Refused:
+        handoff = await _open_handoff(session, handoff_id)
+        if isinstance(handoff, Refused):
+            return handoff
+        # The conditional UPDATE is the claim: of two at once, one finds the row already taken.
+        claim = (
+            update(Handoff)
+            .where(Handoff.id == handoff_id, Handoff.status != HandoffStatus.CLOSED)
+            .values(claimed_by=agent, claimed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if not reassign:
+            claim = claim.where(or_(Handoff.claimed_by.is_(None), Handoff.claimed_by == agent))
+        claimed = await session.execute(claim)
+        if claimed.rowcount != 1:
+            await session.refresh(handoff)
+            return refuse(
+                Violation(Rule.HANDOFF_TAKEN, {"handoff_id": handoff_id, "agent": handoff.claimed_by})
+            )
+        previous = handoff.claimed_by
+        await session.refresh(handoff)
+        if previous != agent:
+            audit.record(
+                session,
+                actor=actor,
+                action="handoff_reassign" if reassign else "handoff_claim",
+                outcome=AuditOutcome.DONE,
+                account_id=None,
+                details={"handoff_id": handoff_id, "agent": agent, "previous": previous},
+                now=now,
+            )
         return Done(await _view(session, handoff, turns=10))
 
     return await write_transaction(sessions, work)

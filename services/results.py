@@ -70,6 +70,13 @@ class Rule(StrEnum):
     HANDOFF_CLOSED = "handoff_closed"
     MESSAGE_INVALID = "message_invalid"  # an agent's message: empty or too long
     CHAT_IDENTITY_INVALID = "chat_identity_invalid"  # empty or malformed channel / chat user id
+    HANDOFF_TAKEN = "handoff_taken"  # another agent has claimed the conversation
+    # agents of the web desk
+    AGENT_EXISTS = "agent_exists"
+    AGENT_NOT_FOUND = "agent_not_found"
+    NAME_INVALID = "name_invalid"
+    PASSWORD_INVALID = "password_invalid"  # too short or too long
+    SIGN_IN_FAILED = "sign_in_failed"  # wrong address or password: deliberately one rule
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,12 @@ SAMPLES: dict[Rule, dict] = {
     Rule.NOT_LINKED: {},
     Rule.GROUP_CHAT: {},
     Rule.CHAT_IDENTITY_INVALID: {"fields": ["user"]},
+    Rule.HANDOFF_TAKEN: {"agent": "Li Na (web li@support.example)"},
+    Rule.AGENT_EXISTS: {"email": "li@support.example"},
+    Rule.AGENT_NOT_FOUND: {},
+    Rule.NAME_INVALID: {"max": 120},
+    Rule.PASSWORD_INVALID: {"min": 10, "max": 200},
+    Rule.SIGN_IN_FAILED: {},
 }
 
 

@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
+from services.audit import events as audit_events
 from services.db import Database
 from services.handoff import (
     MAX_AGENT_TEXT,
     FileData,
     agent_reply,
+    claim_handoff,
     close_handoff,
     get_handoff,
     list_handoffs,
@@ -209,3 +211,33 @@ async def test_an_agents_file_and_quote_go_with_the_delivery(db: Database) -> No
     # without a file the text may not be empty
     empty = await agent_reply(sessions=db.sessions, handoff_id=view.id, text="", agent="wang")
     assert isinstance(empty, Refused) and empty.rules == {Rule.MESSAGE_INVALID}
+
+
+async def test_a_claimed_conversation_is_answered_by_its_agent_only(db: Database) -> None:
+    handoff = await start(db, await conversation(db))
+    first, second = await asyncio.gather(
+        claim_handoff(sessions=db.sessions, handoff_id=handoff.id, agent="Li", actor="agent:li", now=NOW),
+        claim_handoff(sessions=db.sessions, handoff_id=handoff.id, agent="Wang", actor="agent:wang", now=NOW),
+    )
+    results = [first, second]
+    owners = [r.value.claimed_by for r in results if not isinstance(r, Refused)]
+    refused = [r for r in results if isinstance(r, Refused)]
+    assert len(owners) == 1 and len(refused) == 1  # one owner, a clear refusal for the other
+    owner = owners[0]
+    other = "Wang" if owner == "Li" else "Li"
+    assert refused[0].rules == {Rule.HANDOFF_TAKEN} and refused[0].violations[0].params["agent"] == owner
+    # Claiming one's own claim again changes nothing; the other agent cannot answer
+    again = await claim_handoff(sessions=db.sessions, handoff_id=handoff.id, agent=owner, actor="x", now=NOW)
+    assert again.value.claimed_by == owner
+    blocked = await agent_reply(sessions=db.sessions, handoff_id=handoff.id, text="hi", agent=other, now=NOW)
+    assert isinstance(blocked, Refused) and blocked.rules == {Rule.HANDOFF_TAKEN}
+    answered = await agent_reply(sessions=db.sessions, handoff_id=handoff.id, text="hi", agent=owner, now=NOW)
+    assert not isinstance(answered, Refused)
+    # A lead moves it
+    moved = await claim_handoff(
+        sessions=db.sessions, handoff_id=handoff.id, agent=other, actor="agent:lead", reassign=True, now=NOW
+    )
+    assert moved.value.claimed_by == other
+    async with db.sessions() as session:
+        actions = [e.action for e in await audit_events(session)]
+    assert actions.count("handoff_claim") == 1 and actions.count("handoff_reassign") == 1
