@@ -78,6 +78,7 @@ from bot.commands.faq import classify, faq  # noqa: E402
 from bot.commands.handoffs import close, handoffs, reply  # noqa: E402
 from bot.commands.report import report  # noqa: E402
 from bot.commands.run import run  # noqa: E402
+from bot.commands.serve import serve  # noqa: E402
 
 main.add_command(admin)
 for command in (handoffs, reply, close):
@@ -88,5 +89,6 @@ main.add_command(classify)
 main.add_command(faq)
 main.add_command(report)
 main.add_command(run)
+main.add_command(serve)
 
 __all__ = ["EXIT_BAD_INPUT", "Settings", "fail", "main", "with_settings"]

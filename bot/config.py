@@ -214,6 +214,44 @@ class RedisSettings(BaseModel):
     key_prefix: str = "sellerbot"
 
 
+class WebSettings(BaseModel):
+    """`sellerbot serve`: the agents' desk in a browser, the pages behind the links in mails,
+    /healthz and /metrics."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    listen: str = "127.0.0.1:8000"
+    # Where agents open the desk (links in the agents' password mails); the pages of mail links
+    # are at [mail] public_base_url, which should point to this application.
+    public_base_url: str = "http://127.0.0.1:8000"
+    # A session ends after this long without a request.
+    session_idle_minutes: int = Field(default=8 * 60, ge=5, le=30 * 24 * 60)
+    # Secure cookies: on behind TLS (a reverse proxy that terminates it); "auto" follows the
+    # scheme of public_base_url.
+    secure_cookies: Literal["auto", "on", "off"] = "auto"
+    # How often the desk looks for changes to push to open pages.
+    live_poll_seconds: float = Field(default=1.0, gt=0.0, le=30.0)
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Mount the webhooks of channels configured for them on this application too.
+    mount_webhooks: bool = True
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return _host_port(value)
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies == "auto":
+            return self.public_base_url.startswith("https://")
+        return self.secure_cookies == "on"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -231,6 +269,7 @@ class Settings(BaseSettings):
     qq: QQSettings = Field(default_factory=QQSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -22,10 +22,12 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import audit
 from services.accounts import AccountView, get_account
 from services.db import Sessions, write_transaction
 from services.handoff import OPEN_STATUSES, HandoffView, get_handoff
 from services.models import (
+    AuditOutcome,
     Delivery,
     DeskHandoff,
     DeskMessage,
@@ -36,6 +38,7 @@ from services.models import (
     Turn,
     TurnDirection,
     TurnKind,
+    Upload,
 )
 from services.policy import Policy
 from services.stores import StoreView, list_stores
@@ -560,3 +563,108 @@ async def latest_handoff_id(session: AsyncSession, *, conversation_id: int) -> i
 
 def minutes_between(start: datetime, end: datetime) -> int:
     return max(0, int((end - start) / timedelta(minutes=1)))
+
+
+# -- the web desk -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FileRef:
+    id: int
+    name: str
+    mime_type: str
+    size: int
+
+    @property
+    def is_image(self) -> bool:
+        return self.mime_type in ("image/jpeg", "image/png", "image/gif", "image/webp")
+
+
+@dataclass(frozen=True)
+class TranscriptTurn:
+    """One turn as the web desk shows it, read from the turn's fields (never parsed from text)."""
+
+    id: int
+    direction: TurnDirection
+    author: str | None
+    kind: TurnKind
+    text: str  # the transcript line
+    typed: str | None  # what was typed, alone
+    button_label: str | None
+    created_at: datetime
+    files: tuple[FileRef, ...]
+
+    @property
+    def words(self) -> str:
+        """What to show as the message itself: the typed words (files are shown as files)."""
+        if self.kind in (TurnKind.FILE, TurnKind.BUTTON) or self.typed is not None:
+            return self.typed or ""
+        return self.text
+
+
+async def transcript(
+    session: AsyncSession, *, conversation_id: int, limit: int = 300
+) -> list[TranscriptTurn]:
+    """The conversation's latest turns, oldest first, with their files (without the data)."""
+    rows = (
+        await session.scalars(
+            select(Turn).where(Turn.conversation_id == conversation_id).order_by(Turn.id.desc()).limit(limit)
+        )
+    ).all()
+    ids = [t.id for t in rows]
+    files: dict[int, list[FileRef]] = {}
+    if ids:
+        found = await session.execute(
+            select(Upload.id, Upload.turn_id, Upload.name, Upload.mime_type, Upload.size)
+            .where(Upload.turn_id.in_(ids))
+            .order_by(Upload.id)
+        )
+        for upload_id, turn_id, name, mime, size in found:
+            files.setdefault(turn_id, []).append(FileRef(upload_id, name or "file", mime or "", size))
+    return [
+        TranscriptTurn(
+            id=t.id,
+            direction=t.direction,
+            author=t.author,
+            kind=t.kind,
+            text=t.text,
+            typed=t.typed_text,
+            button_label=t.button_label,
+            created_at=t.created_at,
+            files=tuple(files.get(t.id, ())),
+        )
+        for t in reversed(rows)
+    ]
+
+
+async def add_note(sessions: Sessions, *, handoff_id: int, author: str, text: str, now: datetime) -> int:
+    """An internal note on a handoff (seen by agents only; from the web desk, so in no topic)."""
+    async with sessions() as session, session.begin():
+        row = DeskMessage(
+            topic_id=None,
+            handoff_id=handoff_id,
+            kind=DeskMessageKind.NOTE,
+            text=text,
+            author=author,
+            created_at=now,
+        )
+        session.add(row)
+        audit.record(
+            session,
+            actor=f"agent:{author}",
+            action="handoff_note",
+            outcome=AuditOutcome.DONE,
+            account_id=None,
+            details={"handoff_id": handoff_id},
+            now=now,
+        )
+        await session.flush()
+        return row.id
+
+
+async def handoffs_per_day(session: AsyncSession, *, since: datetime) -> list[tuple[datetime, int]]:
+    """How many handoffs began each day (UTC) since `since`, oldest first."""
+    rows = (await session.scalars(select(Handoff.created_at).where(Handoff.created_at >= since))).all()
+    days: dict[datetime, int] = {}
+    for at in rows:
+        day = at.replace(hour=0, minute=0, second=0, microsecond=0)
+        days[day] = days.get(day, 0) + 1
+    return sorted(days.items())

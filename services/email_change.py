@@ -149,7 +149,7 @@ async def request_email_change(
             "email_change_confirm",
             lang,
             to=change.new_email,
-            link=mail.link(CONFIRM_PAGE, token),
+            link=mail.link(CONFIRM_PAGE, token, lang=lang),
             minutes=policy.email_change_token_minutes,
             company=account.company,
         )
@@ -163,7 +163,7 @@ async def request_email_change(
             minutes=policy.email_change_token_minutes,
             company=account.company,
             support_email=policy.support_email,
-            cancel_link=mail.link(CANCEL_PAGE, cancel_token),
+            cancel_link=mail.link(CANCEL_PAGE, cancel_token, lang=lang),
             undo_days=policy.email_change_undo_days,
         )
         sent = ConfirmationSent(

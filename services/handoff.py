@@ -31,6 +31,7 @@ from services.models import (
     HandoffStatus,
     Turn,
     TurnDirection,
+    TurnKind,
     Upload,
     utcnow,
 )
@@ -295,8 +296,10 @@ async def _say_to_seller(
     shown: str | None = None,
     file: FileData | None = None,
     reply_to: str | None = None,
+    typed: str | None = None,
 ) -> Turn:
-    """The message joins the transcript (as `text`) and is queued for the seller (as `shown`)."""
+    """The message joins the transcript (as `text`; `typed`, what the agent wrote, alone) and is
+    queued for the seller (as `shown`)."""
     turn = Turn(
         conversation_id=handoff.conversation_id,
         direction=TurnDirection.OUT,
@@ -304,6 +307,8 @@ async def _say_to_seller(
         language=handoff.language,
         author=author,
         created_at=now,
+        kind=TurnKind.FILE if file is not None else TurnKind.TEXT,
+        typed_text=typed,
     )
     session.add(turn)
     upload_id = None
@@ -387,6 +392,7 @@ async def agent_reply(
             shown=(shown.strip() if shown is not None else cleaned),
             file=file,
             reply_to=reply_to,
+            typed=cleaned,
         )
         audit.record(
             session,

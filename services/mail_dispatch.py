@@ -31,8 +31,10 @@ class MailDispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self.failures = 0
 
-    def link(self, page: str, token: str) -> str:
-        return f"{self.public_base_url}/{page}?token={quote(token, safe='')}"
+    def link(self, page: str, token: str, *, lang: str | None = None) -> str:
+        """The link to a page of the web application (`sellerbot serve`), in the mail's language."""
+        suffix = f"&lang={lang}" if lang in ("zh", "en") else ""
+        return f"{self.public_base_url}/{page}?token={quote(token, safe='')}{suffix}"
 
     def send_later(self, mail: OutgoingMail) -> None:
         task = asyncio.get_running_loop().create_task(self._deliver(mail))

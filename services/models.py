@@ -710,7 +710,10 @@ class DeskMessage(Base):
     __tablename__ = "desk_messages"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    topic_id: Mapped[int] = mapped_column(ForeignKey("desk_topics.id", ondelete="CASCADE"))
+    # None for a note written on the web desk (it has no topic).
+    topic_id: Mapped[int | None] = mapped_column(
+        ForeignKey("desk_topics.id", ondelete="CASCADE"), nullable=True
+    )
     handoff_id: Mapped[int | None] = mapped_column(
         ForeignKey("handoffs.id", ondelete="CASCADE"), nullable=True, index=True
     )

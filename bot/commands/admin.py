@@ -486,3 +486,97 @@ def request_reject(settings: Settings, request_id: int, reason: str, agent: str)
 
     decided = run(settings, work)
     click.echo(f"rejected request {decided.id} ({decided.kind.value})")
+
+
+# -- agents of the web desk ---------------------------------------------------------------------
+@admin.group("agent")
+def agent() -> None:
+    """Agents of the web desk (`sellerbot serve`)."""
+
+
+def _password_link(settings: Settings, token: str, lang: str) -> str:
+    from services.agents import SET_PASSWORD_PAGE
+
+    base = settings.web.public_base_url.rstrip("/")
+    return f"{base}/{SET_PASSWORD_PAGE}?token={token}&lang={lang}"
+
+
+def _deliver_link(settings: Settings, link: Any, *, print_link: bool) -> None:
+    """Print the set-password link, or mail it to the agent through the configured mailer."""
+    from services.agents import PASSWORD_LINK_HOURS
+    from services.mail import build_mailer, compose
+
+    url = _password_link(settings, link.token, link.agent.language)
+    if print_link:
+        click.echo(url)
+        return
+    mail = compose(
+        "agent_password",
+        link.agent.language,
+        to=link.agent.email,
+        name=link.agent.name,
+        link=url,
+        hours=PASSWORD_LINK_HOURS,
+        desk=f"{settings.web.public_base_url.rstrip('/')}/desk",
+    )
+    asyncio.run(build_mailer(settings.mail, outbox=settings.outbox_path).send(mail))
+    click.echo(f"the link to set a password was mailed to {link.agent.email}")
+
+
+@agent.command("create")
+@with_settings
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["agent", "lead"]), default="agent", show_default=True)
+@click.option(
+    "--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="The desk's language."
+)
+@click.option("--print-link", is_flag=True, help="Print the set-password link instead of mailing it.")
+def agent_create(settings: Settings, email: str, name: str, role: str, lang: str, print_link: bool) -> None:
+    """Create an agent; they set their password through a one-time link."""
+    from services.agents import create_agent
+    from services.models import AgentRole
+
+    async def work(db: Database) -> Any:
+        return await create_agent(
+            sessions=db.sessions, email=email, name=name, role=AgentRole(role), language=lang, actor=OPERATOR
+        )
+
+    result = run(settings, work, needs_existing=False)
+    if isinstance(result, Refused):
+        refuse_input(result.violations, settings.policy)
+    click.echo(f"agent {result.value.agent.id}: {result.value.agent.email} ({role})", err=print_link)
+    _deliver_link(settings, result.value, print_link=print_link)
+
+
+@agent.command("password-link")
+@with_settings
+@click.argument("email")
+@click.option("--print-link", is_flag=True, help="Print the link instead of mailing it.")
+def agent_password_link(settings: Settings, email: str, print_link: bool) -> None:
+    """A new set-password link for an agent (earlier links stop working)."""
+    from services.agents import new_password_link
+
+    async def work(db: Database) -> Any:
+        return await new_password_link(sessions=db.sessions, email=email, actor=OPERATOR)
+
+    result = run(settings, work)
+    if isinstance(result, Refused):
+        refuse_input(result.violations, settings.policy)
+    _deliver_link(settings, result.value, print_link=print_link)
+
+
+@agent.command("disable")
+@with_settings
+@click.argument("email")
+def agent_disable(settings: Settings, email: str) -> None:
+    """The agent can no longer sign in; their sessions end at once."""
+    from services.agents import disable_agent
+
+    async def work(db: Database) -> Any:
+        return await disable_agent(sessions=db.sessions, email=email, actor=OPERATOR)
+
+    result = run(settings, work)
+    if isinstance(result, Refused):
+        refuse_input(result.violations, settings.policy)
+    click.echo(f"agent {result.value.email} disabled")

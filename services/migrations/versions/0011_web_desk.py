@@ -73,6 +73,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('claimed_by', sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True))
 
+    with op.batch_alter_table('desk_messages', schema=None) as batch_op:
+        batch_op.alter_column('topic_id', existing_type=sa.Integer(), nullable=True)
+
     with op.batch_alter_table('turns', schema=None) as batch_op:
         batch_op.add_column(sa.Column('kind', sa.Enum('text', 'button', 'file', 'command', name='turn_kind', native_enum=False, create_constraint=True), server_default='text', nullable=False))
         batch_op.add_column(sa.Column('button_id', sa.String(length=64), nullable=True))
@@ -89,6 +92,10 @@ def downgrade() -> None:
         batch_op.drop_column('button_label')
         batch_op.drop_column('button_id')
         batch_op.drop_column('kind')
+
+    op.execute("DELETE FROM desk_messages WHERE topic_id IS NULL")
+    with op.batch_alter_table('desk_messages', schema=None) as batch_op:
+        batch_op.alter_column('topic_id', existing_type=sa.Integer(), nullable=False)
 
     with op.batch_alter_table('handoffs', schema=None) as batch_op:
         batch_op.drop_column('claimed_at')
