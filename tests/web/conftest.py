@@ -41,7 +41,9 @@ class Site:
             language=lang,
             actor="test",
         )
-        await agents.set_password(sessions=self.app.database.sessions, token=link.value.token, password=PASSWORD)
+        await agents.set_password(
+            sessions=self.app.database.sessions, token=link.value.token, password=PASSWORD
+        )
         return link.value.agent.label
 
 
@@ -73,7 +75,11 @@ def hidden(html: str, name: str) -> str:
     return found.group(1)
 
 
-async def sign_in(client: aiohttp.ClientSession, email: str, password: str = PASSWORD) -> aiohttp.ClientResponse:
+async def sign_in(
+    client: aiohttp.ClientSession, email: str, password: str = PASSWORD
+) -> aiohttp.ClientResponse:
     async with client.get("/desk/sign-in?lang=en") as page:
         form = hidden(await page.text(), "form")
-    return await client.post("/desk/sign-in?lang=en", data={"form": form, "email": email, "password": password})
+    return await client.post(
+        "/desk/sign-in?lang=en", data={"form": form, "email": email, "password": password}
+    )

@@ -28,9 +28,10 @@ async def test_sign_in_never_says_which_was_wrong_and_pages_carry_the_headers(si
         text_a, text_b = await wrong_password.text(), await wrong_address.text()
         assert "The e-mail address or the password is not right." in text_a and "is not right" in text_b
         headers = wrong_password.headers
-        assert "script-src 'self'" in headers["Content-Security-Policy"] and "unsafe-inline" not in headers[
-            "Content-Security-Policy"
-        ]
+        assert (
+            "script-src 'self'" in headers["Content-Security-Policy"]
+            and "unsafe-inline" not in headers["Content-Security-Policy"]
+        )
         assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "no-referrer"
         assert headers["Cache-Control"] == "no-store"
         ok = await sign_in(client, "li@support.example")
@@ -50,7 +51,9 @@ async def test_a_form_without_its_csrf_token_changes_nothing(site: Site) -> None
         assert missing.status == 403
         # A sign-in form posted from elsewhere (no form cookie) is refused too
     async with site.client() as other:
-        refused = await other.post("/desk/sign-in?lang=en", data={"form": "x" * 43, "email": "li@support.example"})
+        refused = await other.post(
+            "/desk/sign-in?lang=en", data={"form": "x" * 43, "email": "li@support.example"}
+        )
         assert refused.status == 403 and "This form has expired" in await refused.text()
     async with site.app.database.sessions() as session:
         assert await pending_deliveries(session, channel="console") == []
