@@ -233,6 +233,11 @@ async def transcript_fragment(request: web.Request) -> web.StreamResponse:
     return page(request, "transcript.html.j2", lang=agent.language, **values)
 
 
+def _plain_lines(value: str) -> str:
+    """A browser sends a text box's line breaks as CR LF: the seller's chat gets plain ones."""
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _back(handoff_id: int, notice: str = "") -> web.HTTPSeeOther:
     suffix = f"?notice={notice}" if notice else ""
     return web.HTTPSeeOther(f"/desk/c/{handoff_id}{suffix}")
@@ -300,7 +305,7 @@ async def reply(request: web.Request) -> web.StreamResponse:
     result = await agent_reply(
         sessions=context.sessions,
         handoff_id=handoff_id,
-        text=str(form.get("text", "")),
+        text=_plain_lines(str(form.get("text", ""))),
         agent=agent.label,
         shown=None,
         file=file,
@@ -316,7 +321,7 @@ async def note(request: web.Request) -> web.StreamResponse:
     agent: AgentView = request[AGENT]
     handoff_id = int(request.match_info["handoff_id"])
     form = await request.post()
-    words = str(form.get("text", "")).strip()[:4000]
+    words = _plain_lines(str(form.get("text", ""))).strip()[:4000]
     context = context_of(request)
     await _handoff_or_404(context, handoff_id)
     if words:

@@ -60,12 +60,10 @@ async function refreshConversation() {
 }
 
 function live(root, refresh) {
+  // The first event comes when the stream opens: something may have changed between the page's
+  // rendering and then, so every event refreshes.
   const source = new EventSource(root.dataset.live);
-  let first = true;
-  source.addEventListener("change", () => {
-    if (first) { first = false; return; }  // the page was rendered with this state
-    refresh(root).catch(() => {});
-  });
+  source.addEventListener("change", () => { refresh(root).catch(() => {}); });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
