@@ -79,6 +79,11 @@ class HandoffView:
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
+    @property
+    def holder(self) -> str | None:
+        """Who has the conversation: the agent who claimed it, else the first who answered."""
+        return self.claimed_by or self.agent
+
     def as_json(self) -> dict[str, object]:
         return {
             "id": self.id,
@@ -436,13 +441,17 @@ async def claim_handoff(
             .execution_options(synchronize_session=False)
         )
         if not reassign:
-            claim = claim.where(or_(Handoff.claimed_by.is_(None), Handoff.claimed_by == agent))
+            # Nobody else's: not claimed, and not being answered from another desk (the Telegram
+            # desk's agents answer without claiming; the first of them counts as the holder).
+            claim = claim.where(
+                or_(Handoff.claimed_by.is_(None), Handoff.claimed_by == agent),
+                or_(Handoff.claimed_by.is_not(None), Handoff.agent.is_(None), Handoff.agent == agent),
+            )
         claimed = await session.execute(claim)
         if claimed.rowcount != 1:
             await session.refresh(handoff)
-            return refuse(
-                Violation(Rule.HANDOFF_TAKEN, {"handoff_id": handoff_id, "agent": handoff.claimed_by})
-            )
+            holder = handoff.claimed_by or handoff.agent
+            return refuse(Violation(Rule.HANDOFF_TAKEN, {"handoff_id": handoff_id, "agent": holder}))
         previous = handoff.claimed_by
         await session.refresh(handoff)
         if previous != agent:

@@ -62,7 +62,7 @@ class QueueRow:
             "reason": h.reason,
             "waiting": text("minutes", lang, n=self.waiting_minutes),
             "last": self.last,
-            "agent": h.claimed_by or "",
+            "agent": h.holder or "",
             "needs_answer": self.needs_answer,
         }
 
@@ -73,9 +73,9 @@ async def queue_rows(context: WebContext, agent: AgentView, view: str) -> list[Q
         handoffs = await list_handoffs(session, turns=1)
     rows = []
     for h in handoffs:
-        if view == "waiting" and h.claimed_by is not None:
+        if view == "waiting" and h.holder is not None:
             continue
-        if view == "mine" and h.claimed_by != agent.label:
+        if view == "mine" and h.holder != agent.label:
             continue
         last = h.last_turns[-1] if h.last_turns else None
         rows.append(
@@ -92,9 +92,7 @@ async def queue_rows(context: WebContext, agent: AgentView, view: str) -> list[Q
 def _unread(rows: list[QueueRow], agent: AgentView) -> int:
     """Conversations waiting for this agent: nobody's yet, or theirs with the seller's word last."""
     return sum(
-        1
-        for r in rows
-        if r.handoff.claimed_by is None or (r.handoff.claimed_by == agent.label and r.needs_answer)
+        1 for r in rows if r.handoff.holder is None or (r.handoff.holder == agent.label and r.needs_answer)
     )
 
 
@@ -129,7 +127,7 @@ async def _fingerprint(context: WebContext, conversation: int | None) -> str:
     async with context.sessions() as session:
         handoffs = await list_handoffs(session, turns=1)
         parts = [
-            (h.id, h.status.value, h.claimed_by, h.last_turns[-1].at.isoformat() if h.last_turns else "")
+            (h.id, h.status.value, h.holder, h.last_turns[-1].at.isoformat() if h.last_turns else "")
             for h in handoffs
         ]
         if conversation is not None:
@@ -205,7 +203,7 @@ async def _conversation_values(context: WebContext, handoff_id: int, agent: Agen
         "turns": turns,
         "notes": notes,
         "suggestion": _suggestion(context, turns, card.handoff.language) if card.handoff.is_open else None,
-        "mine": card.handoff.claimed_by == agent.label,
+        "mine": card.handoff.holder == agent.label,
         "team": team,
     }
 
@@ -296,7 +294,7 @@ async def reply(request: web.Request) -> web.StreamResponse:
             file = FileData(name=upload.filename[:200], data=data, mime_type=upload.content_type or "")
     # Claimed by whoever answers first, so that nobody else answers too.
     handoff = await _handoff_or_404(context, handoff_id)
-    if handoff.is_open and handoff.claimed_by is None:
+    if handoff.is_open and handoff.holder is None:
         claimed = await claim_handoff(
             sessions=context.sessions, handoff_id=handoff_id, agent=agent.label, actor=f"agent:{agent.email}"
         )
@@ -338,7 +336,7 @@ async def close(request: web.Request) -> web.StreamResponse:
     handoff_id = int(request.match_info["handoff_id"])
     context = context_of(request)
     handoff = await _handoff_or_404(context, handoff_id)
-    if handoff.claimed_by is not None and handoff.claimed_by != agent.label and not agent.is_lead:
+    if handoff.holder is not None and handoff.holder != agent.label and not agent.is_lead:
         raise web.HTTPSeeOther(f"/desk/c/{handoff_id}?notice=taken")
     result = await close_as_agent(sessions=context.sessions, handoff_id=handoff_id, agent=agent.label)
     if isinstance(result, Refused):

@@ -241,3 +241,18 @@ async def test_a_claimed_conversation_is_answered_by_its_agent_only(db: Database
     async with db.sessions() as session:
         actions = [e.action for e in await audit_events(session)]
     assert actions.count("handoff_claim") == 1 and actions.count("handoff_reassign") == 1
+
+
+async def test_a_conversation_answered_from_the_telegram_desk_is_taken_for_the_web_desk(db: Database) -> None:
+    handoff = await start(db, await conversation(db))
+    telegram = "Anna (telegram 1)"
+    await agent_reply(sessions=db.sessions, handoff_id=handoff.id, text="hi", agent=telegram, now=NOW)
+    # Another Telegram agent of the same topic may still answer (that desk works without claims)
+    also = await agent_reply(
+        sessions=db.sessions, handoff_id=handoff.id, text="+", agent="Mei (telegram 2)", now=NOW
+    )
+    assert not isinstance(also, Refused)
+    web = await claim_handoff(
+        sessions=db.sessions, handoff_id=handoff.id, agent="Li (web li@x)", actor="x", now=NOW
+    )
+    assert isinstance(web, Refused) and web.violations[0].params["agent"] == telegram
