@@ -232,8 +232,6 @@ class WebSettings(BaseModel):
     # How often the desk looks for changes to push to open pages.
     live_poll_seconds: float = Field(default=1.0, gt=0.0, le=30.0)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
-    # Mount the webhooks of channels configured for them on this application too.
-    mount_webhooks: bool = True
 
     @field_validator("listen")
     @classmethod
