@@ -26,6 +26,7 @@ from faq.normalize import detect_language, normalize
 from handlers import choices
 from handlers.apology import Apology
 from handlers.context import TurnContext
+from handlers.parsing import is_cancel_word
 from handlers.state import ConversationState
 from handlers.types import Inbound, Replies, Reply, reply_to_json
 from services import outbox
@@ -45,9 +46,6 @@ log = logging.getLogger(__name__)
 # Longer messages are refused with an explanation rather than half-understood.
 MAX_TEXT_CHARS = 2000
 SAVE_ATTEMPTS = 3
-# Words that end a flow when typed alone. Ordinary English words such as "stop" are left out:
-# a store may well be called "Stop".
-CANCEL_WORDS = {"cancel", "取消", "退出", "算了"}
 
 
 class MatchCandidate(Protocol):
@@ -201,7 +199,7 @@ class ConversationCore:
         if command is not None:
             await commands.run_command(ctx, *command)
             return
-        if normalize(text) in CANCEL_WORDS:
+        if is_cancel_word(text):
             await commands.cancel(ctx)
             return
         if inbound.files:

@@ -19,6 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from handlers import replies
 from handlers.context import TurnContext
+from handlers.parsing import is_cancel_word
 from handlers.state import ButtonMeaning, ConversationState
 from services import handoff as handoff_service
 from services.db import Sessions, write_transaction
@@ -26,7 +27,8 @@ from services.handoff_settings import HandoffSettings
 from services.models import Conversation, Handoff, utcnow
 from services.results import Done, Refused
 
-LEAVE_WORDS = {"/cancel", "cancel", "取消", "/start"}
+# Commands that leave the queue for a person (the words that do are the cancel words).
+LEAVE_COMMANDS = {"/cancel", "/start"}
 RATINGS = (1, 2, 3, 4, 5)
 # The zone support hours are usually given in, named as sellers say it.
 BEIJING = "Asia/Shanghai"
@@ -94,7 +96,8 @@ async def while_with_agent(ctx: TurnContext) -> None:
     its files, which the desk relays), not answered by the bot, except /cancel, which leaves the
     queue and returns to the bot."""
     text = ctx.inbound.text.strip().casefold()
-    if ctx.inbound.for_person_only or text.split("@")[0] not in LEAVE_WORDS:
+    leaves = text.split("@")[0] in LEAVE_COMMANDS or is_cancel_word(text)
+    if ctx.inbound.for_person_only or not leaves:
         ctx.keep_files = True
         return
     async with ctx.core.sessions() as session:

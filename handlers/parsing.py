@@ -1,10 +1,22 @@
-"""Reading the values sellers type in flows: dates and counts, in Chinese or English."""
+"""Reading what sellers type: the words that cancel, and values in flows (dates and counts), in
+Chinese or English."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from datetime import date, timedelta
+
+# Words that, typed alone, cancel: end a flow, or leave the queue for a person (one list for
+# both). Ordinary English words such as "stop" are left out: a store may well be called "Stop".
+CANCEL_WORDS = {"cancel", "取消", "退出", "算了"}
+
+
+def is_cancel_word(text: str) -> bool:
+    from faq.normalize import normalize
+
+    return normalize(text) in CANCEL_WORDS
+
 
 _RELATIVE_DAYS = {
     "今天": 0,

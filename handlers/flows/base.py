@@ -57,6 +57,8 @@ class Flow:
     needs_account: ClassVar[bool] = True
     private_only: ClassVar[bool] = True
     free_text_steps: ClassVar[frozenset[str]] = frozenset()
+    # Steps answered with buttons: typed words there can only be a question or a request.
+    button_steps: ClassVar[frozenset[str]] = frozenset()
     file_steps: ClassVar[frozenset[str]] = frozenset()
 
     # -- to implement -----------------------------------------------------------------------
@@ -195,6 +197,12 @@ async def run_flow_text(ctx: TurnContext, text: str) -> None:
         return
     if (looks_like_question(text) or _asks_for_a_person(ctx, text)) and await _answer_if_question(
         ctx, text, 0.0, drop_from=mark
+    ):
+        return
+    # At a step answered with buttons, words the knowledge base understands with confidence
+    # ("忘记密码了") are answered, then the step is asked again.
+    if ctx.state.step in flow.button_steps and await _answer_if_question(
+        ctx, text, ctx.core.options.interrupt_score, drop_from=mark
     ):
         return
     # Neither an answer nor a question: the step's own explanation stands, with its buttons.

@@ -20,6 +20,7 @@ from services.uscc import licence_violation, normalize_licence
 
 class ChangeEmailFlow(Flow):
     name = "change_email"
+    button_steps = frozenset({"confirm"})
     needs_account = False
 
     async def begin(self, ctx: TurnContext) -> None:

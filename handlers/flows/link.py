@@ -28,6 +28,7 @@ def extract_code(text: str) -> str | None:
 
 class LinkFlow(Flow):
     name = "link"
+    button_steps = frozenset({"already_linked"})
     needs_account = False
 
     async def begin(self, ctx: TurnContext) -> None:

@@ -32,6 +32,7 @@ SPECIALIZATIONS = [s.value for s in Specialization]
 
 class OpenStoreFlow(Flow):
     name = "open_store"
+    button_steps = frozenset({"summary"})
     free_text_steps = frozenset({"title"})
     file_steps = frozenset({"icon"})
 

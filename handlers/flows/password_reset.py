@@ -19,6 +19,7 @@ from services.results import Refused
 
 class PasswordResetFlow(Flow):
     name = "password_reset"
+    button_steps = frozenset({"confirm_linked"})
     needs_account = False
 
     async def begin(self, ctx: TurnContext) -> None:

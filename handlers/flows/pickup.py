@@ -30,6 +30,7 @@ FIELDS = ("address", "phone", "parcels", "date")
 
 class PickupFlow(Flow):
     name = "pickup"
+    button_steps = frozenset({"summary"})
     # The city comes first and needs no account: the SF Express instructions are for anyone.
     # Booking a door pickup does; the account is linked then, keeping the city.
     needs_account = False

@@ -25,6 +25,7 @@ _KIND_WORDS = {
 
 class QuotaFlow(Flow):
     name = "quota"
+    button_steps = frozenset({"kind", "confirm"})
 
     async def begin(self, ctx: TurnContext) -> None:
         self.enter(ctx, "kind")

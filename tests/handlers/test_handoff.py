@@ -49,7 +49,7 @@ async def test_while_with_a_person_the_bot_is_silent_and_keeps_the_transcript(bo
 
 
 @pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.parametrize("word", ["/cancel", "取消", "cancel", "/cancel@sellerbot"])
+@pytest.mark.parametrize("word", ["/cancel", "取消", "cancel", "/cancel@sellerbot", "退出", "算了"])
 async def test_cancel_leaves_the_queue_and_the_bot_is_back(bot: Bot, lang: str, word: str) -> None:
     chat = bot.chat(lang=lang)
     await chat.send("/agent")

@@ -302,7 +302,7 @@ def test_a_missing_key_or_language_is_an_error() -> None:
 # Words sellers *type*, which the code recognises (not sentences it says).
 INPUT_VOCABULARIES = {
     "CANCEL_WORDS",
-    "LEAVE_WORDS",
+    "LEAVE_COMMANDS",
     "_RELATIVE_DAYS",
     "_CHINESE_DIGITS",
     "_KIND_WORDS",

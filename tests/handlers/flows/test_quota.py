@@ -181,3 +181,17 @@ async def test_the_kind_typed_wrong_answers_a_question_and_junk(bot: Bot, lang: 
     r = await chat.press(t("actions.cancel", lang))
     assert r.texts == [t("commands.cancelled_short", lang)]
     assert await bot.count(QuotaRequest) == 0
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_words_the_bot_understands_at_the_button_step_are_answered_and_the_step_asked_again(
+    bot: Bot, lang: str
+) -> None:
+    chat = bot.chat(lang=lang)
+    await bot.seller(link=chat, stores=1)
+    await chat.send("/start quota")
+    # Not shaped as a question, yet plainly about something the bot knows
+    r = await chat.send({"zh": "忘记密码了", "en": "forgot my password"}[lang])
+    assert r.texts[0] == bot.knowledge.render("password_reset", lang, bot.policy)
+    assert r.texts[-2:] == [t("flows.resume", lang), t("quota.ask_kind", lang)]
+    assert await chat.where() == ("quota", "kind")
