@@ -7,6 +7,7 @@ button opens the private chat instead, since actions and account data are privat
 
 from __future__ import annotations
 
+from faq.modes import Mode, mode_of
 from handlers.context import TurnContext, Understanding
 
 # A knowledge-base action -> the flow that performs it.
@@ -40,16 +41,50 @@ def intent_title(ctx: TurnContext, intent_id: str) -> str:
     return intent.title[ctx.lang] if intent else intent_id
 
 
+# Intents whose personal questions ("我的店铺有哪些", "how many stores can I still open") are
+# answered from the seller's account, by these flows.
+PERSONAL_FLOWS = {
+    "store_management": "stores",
+    "store_limits": "limits",
+    "open_store": "limits",
+    "quota_increase": "limits",
+}
+
+
 async def respond(ctx: TurnContext, text: str) -> None:
-    """Reply to a question asked outside any flow."""
+    """Reply to a message outside any flow: a request for something the bot can do starts it, a
+    personal question is answered from the seller's account, a question gets the answer."""
     match = ctx.core.matcher.match(text)
     ctx.understood = Understanding(intent=match.intent, score=float(match.score), decision=match.decision)
+    if match.decision == "answer" and await _act_on(ctx, match.intent, mode_of(text)):
+        return
     if match.decision == "answer":
         await answer_intent(ctx, match.intent)
     elif match.decision == "clarify":
         clarify(ctx, [c.intent for c in match.candidates])
     else:
         not_understood(ctx)
+
+
+async def _act_on(ctx: TurnContext, intent_id: str, mode: Mode) -> bool:
+    """Start what a request asks for, or look up what a personal question asks about; False when
+    the message is a question to answer (the caller answers it)."""
+    from handlers.flows.base import start_flow
+
+    intent = ctx.core.knowledge.intents.get(intent_id)
+    if intent is None or intent_id == "human_agent":
+        return False
+    if mode == "personal" and intent_id in PERSONAL_FLOWS:
+        ctx.state.misses = 0
+        await start_flow(ctx, PERSONAL_FLOWS[intent_id])
+        return True
+    flow = ACTION_FLOWS.get(intent.action or "")
+    if mode == "request" and flow is not None:
+        ctx.state.misses = 0
+        ctx.say("understanding.on_it", action=ctx.text(f"actions.{flow}"))
+        await start_flow(ctx, flow)
+        return True
+    return False
 
 
 async def answer_intent(ctx: TurnContext, intent_id: str, *, chosen: bool = False) -> None:

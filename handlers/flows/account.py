@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from handlers.context import TurnContext
 from handlers.flows.base import Flow
-from handlers.helpers import load_account
+from handlers.helpers import explain_refusal, load_account
 from services.explain import label
+from services.results import refuse
 from services.stores import list_stores
 
 
@@ -78,6 +79,10 @@ class LimitsFlow(Flow):
             requests=requests,
             eligible=not account.increase_blockers,
         )
+        if account.increase_blockers:
+            # A dry run of the eligibility check: every rule and store, as a refusal would name
+            # them, with nothing submitted.
+            explain_refusal(ctx, refuse(*account.increase_blockers))
 
     async def prompt(self, ctx: TurnContext) -> None:
         return None

@@ -63,11 +63,11 @@ async def test_account_commands_offer_the_private_chat_and_show_nothing(
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_a_question_about_the_account_is_answered_from_the_faq_only(bot: Bot, lang: str) -> None:
+async def test_a_question_about_the_account_only_points_to_the_private_chat(bot: Bot, lang: str) -> None:
     chat = bot.chat(group=True)
     await bot.seller(link=chat, stores=1)
     r = await chat.send(ACCOUNT_QUESTION[lang])
-    assert r.texts == [bot.knowledge.render("store_management", lang, bot.policy)]
+    assert r.texts == [t("group.private_only", lang)]
     assert "Store 1" not in r.text
     assert [b.kind for b in r.buttons] == [ButtonKind.PRIVATE_CHAT]
 

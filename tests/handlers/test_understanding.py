@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from handlers.understanding import MENU_INTENTS
-from services.models import Handoff, HandoffStatus, Store
+from services.models import Handoff, HandoffStatus, QuotaRequest, Rating, Store
 from tests.conftest import make_licence
 from tests.conversation import NEAR_TIES, Bot, t
 
@@ -205,3 +205,80 @@ async def test_a_value_the_step_cannot_use_is_explained_not_answered_as_a_questi
     await chat.send("new@shop.example")
     r = await chat.send("owner@shop.example")
     assert r.texts[0] == t("flows.use_buttons", lang) and len(r.labels) == 4
+
+
+# -- requests act, questions explain, personal questions are answered from the account -------
+REQUESTS = {
+    "zh": [
+        ("帮我开个店", "open_store"),
+        ("我要预约上门揽收", "pickup"),
+        ("给我发个重置密码的链接", "password_reset"),
+    ],
+    "en": [
+        ("please open a store for me", "open_store"),
+        ("book a pickup for me please", "pickup"),
+        ("send me a password reset link", "password_reset"),
+    ],
+}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_request_starts_the_action_with_a_one_line_intro(bot: Bot, lang: str) -> None:
+    for text, flow in REQUESTS[lang]:
+        chat = bot.chat(f"asker-{flow}", lang=lang)
+        await bot.seller(link=chat, email=f"{flow}@shop.example", store_limit=3)
+        r = await chat.send(text)
+        assert r.texts[0] == t("understanding.on_it", lang, action=t(f"actions.{flow}", lang)), text
+        assert (await chat.where())[0] == flow, text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_question_about_how_it_works_gets_the_answer_and_the_offer(bot: Bot, lang: str) -> None:
+    chat = bot.chat(lang=lang)
+    await bot.seller(link=chat)
+    r = await chat.send({"zh": "怎么开店", "en": "how do I open a store"}[lang])
+    assert r.texts == [bot.knowledge.render("open_store", lang, bot.policy)]
+    assert r.labels == [t("actions.open_store", lang)]
+    assert await chat.where() == (None, None)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_personal_questions_are_answered_from_the_account(bot: Bot, lang: str) -> None:
+    chat = bot.chat(lang=lang)
+    seller = await bot.seller(link=chat, store_limit=3)
+    await bot.store(seller.id, "Gadget Hub")
+    r = await chat.send({"zh": "我的店铺有哪些", "en": "which stores do I have"}[lang])
+    assert "Gadget Hub" in r.text
+    r = await chat.send({"zh": "我还能开几个店", "en": "how many stores can I still open"}[lang])
+    assert "3" in r.text and r.text != bot.knowledge.render("store_limits", lang, bot.policy)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_personal_question_from_an_unlinked_chat_offers_linking_first(bot: Bot, lang: str) -> None:
+    chat = bot.chat(lang=lang)
+    r = await chat.send({"zh": "我的店铺有哪些", "en": "which stores do I have"}[lang])
+    assert t("link.ask_email", lang) in r.text
+    assert (await chat.where())[0] == "link"
+
+
+def test_the_mode_of_a_message_is_read_right_on_the_labelled_set() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from modes import score
+
+    accuracy, misses, _, total = score()
+    assert sum(total.values()) >= 200 and accuracy >= 0.95, misses
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_why_cant_i_get_more_stores_names_every_failed_rule_without_submitting(
+    bot: Bot, lang: str
+) -> None:
+    chat = bot.chat(lang=lang)
+    seller = await bot.seller(link=chat, store_limit=3)
+    await bot.store(seller.id, "Bad Shop", rating=Rating.CRITICAL)
+    r = await chat.send({"zh": "为什么我不能提额", "en": "why can't I get more stores"}[lang])
+    assert "Bad Shop" in r.text  # the store that blocks it, named as a refusal would
+    assert await bot.rows(QuotaRequest) == []  # nothing submitted

@@ -33,8 +33,12 @@ async def test_my_stores_lists_each_store_with_what_stops_it_selling(bot: Bot, l
     }[lang]
     for line in expected:
         assert line in lines, lines
-    # the button of a store-management answer leads here too
+    # asked in words, the seller's own stores are listed at once (not the general article)
     r = await chat.send({"zh": "我的店铺有哪些", "en": "show my stores"}[lang])
+    assert "Gadget Hub" in r.text and "Old Outlet" in r.text
+    # and the button of a store-management answer leads here too
+    r = await chat.send({"zh": "怎么关闭店铺", "en": "can I close a store"}[lang])
+    assert r.texts == [bot.knowledge.render("store_management", lang, bot.policy)]
     r = await chat.press(t("actions.stores", lang))
     assert "Gadget Hub" in r.text
 
@@ -73,8 +77,7 @@ async def test_my_limits_with_an_open_request(bot: Bot, lang: str) -> None:
 async def test_my_limits_when_not_eligible(bot: Bot, lang: str) -> None:
     chat = bot.chat(lang=lang)
     await bot.seller(link=chat, stores=1, rating=Rating.CRITICAL)
-    r = await chat.send({"zh": "我的额度", "en": "my limits"}[lang])
-    r = await chat.press(t("actions.limits", lang))
+    r = await chat.send({"zh": "我的额度", "en": "my limits"}[lang])  # answered from the account
     assert {"zh": "目前不符合申请提高上限的条件", "en": "does not meet the conditions for an increase"}[
         lang
     ] in r.text

@@ -50,9 +50,12 @@ async def test_a_refusal_names_every_failed_rule_and_store(bot_any: Bot, lang: s
     await bot.store(seller.id, "No Spec", specialization=None)
     for n in range(6):
         await bot.store(seller.id, f"U{n}", rating=Rating.UNKNOWN)
+    # A request starts the action at once: a one-line intro, then the first question
     r = await chat.send({"zh": "我想增加店铺数量", "en": "i want more stores"}[lang])
-    assert r.texts == [bot.knowledge.render("quota_increase", lang, bot.policy)]
-    await chat.press(t("actions.quota", lang))
+    assert r.texts == [
+        t("understanding.on_it", lang, action=t("actions.quota", lang)),
+        t("quota.ask_kind", lang),
+    ]
     r = await chat.press(t("quota.kind_store_quota", lang))
     assert r.texts[0] == t("quota.not_eligible", lang)
     for reason in REASONS[lang]:
