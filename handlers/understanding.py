@@ -7,6 +7,8 @@ button opens the private chat instead, since actions and account data are privat
 
 from __future__ import annotations
 
+import re
+
 from faq.modes import Mode, mode_of
 from handlers.context import TurnContext, Understanding
 
@@ -56,7 +58,7 @@ async def respond(ctx: TurnContext, text: str) -> None:
     personal question is answered from the seller's account, a question gets the answer."""
     match = ctx.core.matcher.match(text)
     ctx.understood = Understanding(intent=match.intent, score=float(match.score), decision=match.decision)
-    if match.decision == "answer" and await _act_on(ctx, match.intent, mode_of(text)):
+    if match.decision == "answer" and await _act_on(ctx, match.intent, mode_of(text), text):
         return
     if match.decision == "answer":
         await answer_intent(ctx, match.intent)
@@ -66,7 +68,20 @@ async def respond(ctx: TurnContext, text: str) -> None:
         not_understood(ctx)
 
 
-async def _act_on(ctx: TurnContext, intent_id: str, mode: Mode) -> bool:
+# "我想再开一家店铺" and "我想再开一个店铺" fall either side of the line between opening a store and
+# asking for more: a request that speaks of opening one opens one — and the open-store flow, at
+# the limit, says so ("2 of 2 stores used") and offers the increase with the eligibility result.
+_OPENING_A_STORE = re.compile(r"开.{0,4}[店铺]|\bopen\b.{0,20}\b(store|shop)s?\b", re.IGNORECASE)
+
+
+def _flow_for_request(intent_id: str, action: str | None, text: str) -> str | None:
+    """The flow a request starts: the intent's action, unless the words settle it otherwise."""
+    if intent_id in ("open_store", "quota_increase", "store_limits") and _OPENING_A_STORE.search(text):
+        return "open_store"
+    return ACTION_FLOWS.get(action or "")
+
+
+async def _act_on(ctx: TurnContext, intent_id: str, mode: Mode, text: str) -> bool:
     """Start what a request asks for, or look up what a personal question asks about; False when
     the message is a question to answer (the caller answers it)."""
     from handlers.flows.base import start_flow
@@ -78,7 +93,7 @@ async def _act_on(ctx: TurnContext, intent_id: str, mode: Mode) -> bool:
         ctx.state.misses = 0
         await start_flow(ctx, PERSONAL_FLOWS[intent_id])
         return True
-    flow = ACTION_FLOWS.get(intent.action or "")
+    flow = _flow_for_request(intent_id, intent.action, text)
     if mode == "request" and flow is not None:
         ctx.state.misses = 0
         ctx.say("understanding.on_it", action=ctx.text(f"actions.{flow}"))

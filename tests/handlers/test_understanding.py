@@ -282,3 +282,19 @@ async def test_why_cant_i_get_more_stores_names_every_failed_rule_without_submit
     r = await chat.send({"zh": "为什么我不能提额", "en": "why can't I get more stores"}[lang])
     assert "Bad Shop" in r.text  # the store that blocks it, named as a refusal would
     assert await bot.rows(QuotaRequest) == []  # nothing submitted
+
+
+@pytest.mark.parametrize("text", ["我想再开一家店铺", "我想再开一个店铺", "please open another store for me"])
+async def test_open_another_store_opens_one_with_a_free_slot_and_says_so_at_the_limit(
+    bot: Bot, text: str
+) -> None:
+    lang = "en" if text.isascii() else "zh"
+    chat = bot.chat("with-room", lang=lang)
+    await bot.seller(link=chat, email="room@shop.example", stores=1, store_limit=2)
+    r = await chat.send(text)
+    assert await chat.where() == ("open_store", "title"), r.texts
+    full = bot.chat("at-limit", lang=lang)
+    await bot.seller(link=full, email="full@shop.example", stores=2, store_limit=2)
+    r = await full.send(text)
+    assert await full.where() == (None, None)
+    assert t("actions.quota", lang) in r.labels  # the increase is offered
