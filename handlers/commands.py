@@ -139,6 +139,8 @@ async def press_button(ctx: TurnContext, button_id: str) -> None:
         await understanding.answer_intent(ctx, str(value), chosen=True)
     elif action == "flow":
         await start_flow(ctx, str(value))
+    elif action == "resume":
+        await continue_flow_after_interruption(ctx)
     elif action == "choice":
         await run_flow_choice(ctx, value)
     elif action == "lang":

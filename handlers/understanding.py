@@ -74,7 +74,7 @@ async def respond(ctx: TurnContext, text: str) -> None:
 _OPENING_A_STORE = re.compile(r"开.{0,4}[店铺]|\bopen\b.{0,20}\b(store|shop)s?\b", re.IGNORECASE)
 
 
-def _flow_for_request(intent_id: str, action: str | None, text: str) -> str | None:
+def flow_for_request(intent_id: str, action: str | None, text: str) -> str | None:
     """The flow a request starts: the intent's action, unless the words settle it otherwise."""
     if intent_id in ("open_store", "quota_increase", "store_limits") and _OPENING_A_STORE.search(text):
         return "open_store"
@@ -93,7 +93,7 @@ async def _act_on(ctx: TurnContext, intent_id: str, mode: Mode, text: str) -> bo
         ctx.state.misses = 0
         await start_flow(ctx, PERSONAL_FLOWS[intent_id])
         return True
-    flow = _flow_for_request(intent_id, intent.action, text)
+    flow = flow_for_request(intent_id, intent.action, text)
     if mode == "request" and flow is not None:
         ctx.state.misses = 0
         ctx.say("understanding.on_it", action=ctx.text(f"actions.{flow}"))

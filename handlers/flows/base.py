@@ -185,6 +185,8 @@ async def run_flow_text(ctx: TurnContext, text: str) -> None:
         ctx.state.leave_flow()
         ctx.say("flows.lost")
         return
+    if _offer_switch(ctx, flow, text):
+        return
     if ctx.state.step in flow.free_text_steps:
         if looks_like_question(text) and await _answer_if_question(
             ctx, text, ctx.core.options.interrupt_score
@@ -210,6 +212,34 @@ async def run_flow_text(ctx: TurnContext, text: str) -> None:
         await flow.prompt(ctx)
     elif not any(reply.buttons for reply in ctx.replies[mark:]):
         await _show_buttons_again(ctx, flow)
+
+
+def _offer_switch(ctx: TurnContext, flow: Flow, text: str) -> bool:
+    """A request for another action in the middle of this one ("帮我预约揽收" while opening a
+    store): ask whether to finish this one first or switch (nothing is lost by asking)."""
+    from faq.modes import mode_of
+    from handlers.understanding import flow_for_request
+
+    if mode_of(text) != "request":
+        return False
+    match = ctx.core.matcher.match(text)
+    intent = ctx.core.knowledge.intents.get(match.intent)
+    if match.decision != "answer" or intent is None or float(match.score) < ctx.core.options.interrupt_score:
+        return False
+    other = flow_for_request(match.intent, intent.action, text)
+    if other is None or other == flow.name or other not in ctx.core.flows:
+        return False
+    current, wanted = ctx.text(f"actions.{flow.name}"), ctx.text(f"actions.{other}")
+    ctx.say(
+        "flows.switch",
+        current=current,
+        other=wanted,
+        buttons=ctx.buttons(
+            (ctx.text("flows.stay", current=current), "resume", None),
+            (ctx.text("flows.go", other=wanted), "flow", other),
+        ),
+    )
+    return True
 
 
 def _asks_for_a_person(ctx: TurnContext, text: str) -> bool:

@@ -100,6 +100,8 @@ VALUES: dict[str, list[Any]] = {
     "limit": [2000],
     "length": [5000],
     "action": ["Open a store"],
+    "current": ["Open a store"],
+    "other": ["Arrange shipping"],
     "minutes": [10, 1440, 1],
     "attempts": [5],
     "free": [2],

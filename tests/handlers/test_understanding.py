@@ -298,3 +298,21 @@ async def test_open_another_store_opens_one_with_a_free_slot_and_says_so_at_the_
     r = await full.send(text)
     assert await full.where() == (None, None)
     assert t("actions.quota", lang) in r.labels  # the increase is offered
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_request_for_another_action_mid_flow_asks_to_finish_or_switch(bot: Bot, lang: str) -> None:
+    chat = bot.chat(lang=lang)
+    await bot.seller(link=chat, stores=1, store_limit=3)
+    await chat.send("/start open_store")
+    current, other = t("actions.open_store", lang), t("actions.pickup", lang)
+    request = {"zh": "帮我预约上门揽收", "en": "please book a pickup for me"}[lang]
+    r = await chat.send(request)
+    assert r.texts == [t("flows.switch", lang, current=current, other=other)]
+    assert r.labels == [t("flows.stay", lang, current=current), t("flows.go", lang, other=other)]
+    assert await chat.where() == ("open_store", "title")  # nothing taken as the store's title
+    r = await chat.press(t("flows.stay", lang, current=current))
+    assert r.texts[0] == t("flows.resume", lang) and await chat.where() == ("open_store", "title")
+    await chat.send(request)
+    await chat.press(t("flows.go", lang, other=other))
+    assert (await chat.where())[0] == "pickup"
