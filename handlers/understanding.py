@@ -50,6 +50,8 @@ PERSONAL_FLOWS = {
     "store_limits": "limits",
     "open_store": "limits",
     "quota_increase": "limits",
+    "kyc": "status",
+    "payment_account": "status",
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.flows.account import LimitsFlow, StoresFlow
+from handlers.flows.account import LimitsFlow, StatusFlow, StoresFlow
 from handlers.flows.base import Flow
 from handlers.flows.change_email import ChangeEmailFlow
 from handlers.flows.link import LinkFlow
@@ -22,5 +22,6 @@ FLOWS: dict[str, Flow] = {
         PickupFlow(),
         StoresFlow(),
         LimitsFlow(),
+        StatusFlow(),
     )
 }

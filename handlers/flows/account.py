@@ -1,4 +1,5 @@
-"""What the seller can look up about their own account: stores, limits and open requests.
+"""What the seller can look up about their own account: stores, limits and open requests, and
+the account's status (KYC, payout account, rating).
 
 Private chat only (account data never appears in a group), and only for a linked chat user.
 """
@@ -9,6 +10,7 @@ from handlers.context import TurnContext
 from handlers.flows.base import Flow
 from handlers.helpers import explain_refusal, load_account
 from services.explain import label
+from services.models import AccountState, KycStatus, PayoutStatus
 from services.results import refuse
 from services.stores import list_stores
 
@@ -83,6 +85,38 @@ class LimitsFlow(Flow):
             # A dry run of the eligibility check: every rule and store, as a refusal would name
             # them, with nothing submitted.
             explain_refusal(ctx, refuse(*account.increase_blockers))
+
+    async def prompt(self, ctx: TurnContext) -> None:
+        return None
+
+
+class StatusFlow(Flow):
+    """The account's status: is KYC approved, is a payout account bound, and what of the account
+    stops stores from selling."""
+
+    name = "status"
+
+    async def begin(self, ctx: TurnContext) -> None:
+        account = await load_account(ctx)
+        if account is None:
+            ctx.say("errors.not_linked")
+            return
+        blockers = []
+        if account.state is not AccountState.ACTIVE:
+            blockers.append("account_not_active")
+        if account.kyc is not KycStatus.APPROVED:
+            blockers.append("kyc_not_approved")
+        if account.payout is not PayoutStatus.BOUND:
+            blockers.append("payout_unbound")
+        ctx.say(
+            "account.status",
+            company=account.company,
+            state=label("state", account.state.value, ctx.lang),
+            kyc=label("kyc", account.kyc.value, ctx.lang),
+            payout=label("payout", account.payout.value, ctx.lang),
+            rating=label("rating", account.rating.value, ctx.lang),
+            blockers=[label("blocker", b, ctx.lang) for b in blockers],
+        )
 
     async def prompt(self, ctx: TurnContext) -> None:
         return None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from handlers.understanding import MENU_INTENTS
-from services.models import Handoff, HandoffStatus, QuotaRequest, Rating, Store
+from services.models import Handoff, HandoffStatus, KycStatus, PayoutStatus, QuotaRequest, Rating, Store
 from tests.conftest import make_licence
 from tests.conversation import NEAR_TIES, Bot, t
 
@@ -316,3 +316,18 @@ async def test_a_request_for_another_action_mid_flow_asks_to_finish_or_switch(bo
     await chat.send(request)
     await chat.press(t("flows.go", lang, other=other))
     assert (await chat.where())[0] == "pickup"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_is_my_kyc_approved_and_is_my_payout_bound_are_answered_from_the_account(
+    bot: Bot, lang: str
+) -> None:
+    chat = bot.chat(lang=lang)
+    await bot.seller(link=chat, kyc=KycStatus.PENDING, payout=PayoutStatus.UNBOUND)
+    for text in {
+        "zh": ["我的KYC通过了吗", "我的收款账户绑定了吗"],
+        "en": ["is my KYC approved", "is my payout account bound"],
+    }[lang]:
+        r = await chat.send(text)
+        assert {"zh": "审核中", "en": "under review"}[lang] in r.text, (text, r.texts)
+        assert {"zh": "尚未绑定", "en": "not bound yet"}[lang] in r.text
