@@ -98,7 +98,7 @@ def screenshots_dir(tmp_path: Path) -> Path:
 def test_a_seller_asks_for_a_person_and_an_agent_helps_in_the_browser(
     server: str, data: Path, tmp_path: Path
 ) -> None:
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as seen
     from selenium.webdriver.support.ui import WebDriverWait
@@ -112,7 +112,9 @@ def test_a_seller_asks_for_a_person_and_an_agent_helps_in_the_browser(
     seller = JsonlChat(data, "--demo", "--user", "seller-1")
     shots = screenshots_dir(tmp_path)
     try:
-        wait = WebDriverWait(agent, GUARD, ignored_exceptions=(StaleElementReferenceException,))
+        # A live refresh may replace an element between finding it and reading it: look again.
+        replaced = (StaleElementReferenceException, WebDriverException)
+        wait = WebDriverWait(agent, GUARD, ignored_exceptions=replaced)
         # The agent sets a password through the link, signs in and opens the queue
         agent.get(server + path)
         agent.find_element(By.ID, "password").send_keys("correct horse battery")
@@ -130,13 +132,13 @@ def test_a_seller_asks_for_a_person_and_an_agent_helps_in_the_browser(
         seller.send(text="佣金是多少?")
         # It arrives live, without a reload, with the seller's last words
         wait.until(seen.text_to_be_present_in_element((By.ID, "queue-rows"), "佣金是多少"))
-        row = agent.find_element(By.CSS_SELECTOR, "#queue-rows tr[data-handoff]")
-        assert "console" in row.text and "zh" in row.text
+        row_text = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#queue-rows tr[data-handoff]").text)
+        assert "console" in row_text and "zh" in row_text
         assert "1 to answer" in agent.find_element(By.ID, "unread").text
         agent.save_screenshot(str(shots / "desk-queue.png"))
 
         # Claim, read the context card, send the suggested answer with a file, close
-        row.find_element(By.TAG_NAME, "a").click()
+        wait.until(seen.element_to_be_clickable((By.CSS_SELECTOR, "#queue-rows tr[data-handoff] a"))).click()
         wait.until(seen.element_to_be_clickable((By.ID, "claim"))).click()
         wait.until(seen.text_to_be_present_in_element((By.ID, "state"), "You have this conversation."))
         # (Live refreshes replace the card and the transcript: each is read when it is there.)
@@ -153,7 +155,7 @@ def test_a_seller_asks_for_a_person_and_an_agent_helps_in_the_browser(
         agent.save_screenshot(str(shots / "desk-conversation.png"))
 
         # A second agent sees it taken, with no reply box
-        wait2 = WebDriverWait(second, GUARD, ignored_exceptions=(StaleElementReferenceException,))
+        wait2 = WebDriverWait(second, GUARD, ignored_exceptions=replaced)
         second.get(server + other_link[other_link.index("/desk/") :])
         second.find_element(By.ID, "password").send_keys("another good password")
         second.find_element(By.ID, "password-again").send_keys("another good password")
@@ -163,10 +165,8 @@ def test_a_seller_asks_for_a_person_and_an_agent_helps_in_the_browser(
         second.find_element(By.ID, "sign-in").click()
         wait2.until(seen.presence_of_element_located((By.ID, "queue-rows")))
         second.get(agent.current_url.split("?")[0])
-        assert (
-            "Li Na (web lead@support.example) has taken this conversation."
-            in second.find_element(By.ID, "state").text
-        )
+        taken = "Li Na (web lead@support.example) has taken this conversation."
+        wait2.until(seen.text_to_be_present_in_element((By.ID, "state"), taken))
         assert not second.find_elements(By.ID, "reply-form")
 
         # The seller gets the answer and the file with their next message

@@ -3,9 +3,16 @@
 // the server renders and escapes.
 "use strict";
 
+let shownQueue = null;
+
 function renderQueue(body, data) {
   const rows = document.getElementById("queue-rows");
   if (!rows) return;
+  // Rows are rebuilt only when something changed: no flicker, and what the agent is about to
+  // click stays where it is.
+  const fingerprint = JSON.stringify(data);
+  if (fingerprint === shownQueue) return;
+  shownQueue = fingerprint;
   rows.replaceChildren();
   for (const row of data.rows) {
     const tr = document.createElement("tr");
@@ -55,7 +62,9 @@ async function refreshConversation() {
   for (const id of ["transcript-box", "state", "notes", "context-card"]) {
     const now = document.getElementById(id);
     const next = fresh.getElementById(id);
-    if (now && next) now.replaceWith(document.importNode(next, true));
+    // Replaced only when it changed (a text being selected, or a link about to be clicked,
+    // stays put otherwise).
+    if (now && next && now.outerHTML !== next.outerHTML) now.replaceWith(document.importNode(next, true));
   }
 }
 
