@@ -8,6 +8,7 @@ button opens the private chat instead, since actions and account data are privat
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from faq.modes import Mode, mode_of
 from handlers.context import TurnContext, Understanding
@@ -83,6 +84,16 @@ def flow_for_request(intent_id: str, action: str | None, text: str) -> str | Non
     return ACTION_FLOWS.get(action or "")
 
 
+def answers_in_request(flow: str, text: str) -> dict[str, Any]:
+    """What the request already says that the flow would ask ("raise my listing limit": which
+    limit), so that the seller is not asked it again."""
+    from handlers.flows.quota import kind_named_in
+
+    if flow == "quota" and (kind := kind_named_in(text)) is not None:
+        return {"kind": kind}
+    return {}
+
+
 async def _act_on(ctx: TurnContext, intent_id: str, mode: Mode, text: str) -> bool:
     """Start what a request asks for, or look up what a personal question asks about; False when
     the message is a question to answer (the caller answers it)."""
@@ -99,7 +110,7 @@ async def _act_on(ctx: TurnContext, intent_id: str, mode: Mode, text: str) -> bo
     if mode == "request" and flow is not None:
         ctx.state.misses = 0
         ctx.say("understanding.on_it", action=ctx.text(f"actions.{flow}"))
-        await start_flow(ctx, flow)
+        await start_flow(ctx, flow, answers_in_request(flow, text) or None)
         return True
     return False
 

@@ -23,6 +23,13 @@ _KIND_WORDS = {
 }
 
 
+def kind_named_in(text: str) -> str | None:
+    """The limit a message names, if it names exactly one: more stores or more listings."""
+    lowered = text.casefold()
+    kinds = [k for k, words in _KIND_WORDS.items() if any(w in lowered for w in words)]
+    return kinds[0] if len(kinds) == 1 else None
+
+
 class QuotaFlow(Flow):
     name = "quota"
     button_steps = frozenset({"kind", "confirm"})
@@ -30,6 +37,14 @@ class QuotaFlow(Flow):
     async def begin(self, ctx: TurnContext) -> None:
         self.enter(ctx, "kind")
         await self.prompt(ctx)
+
+    async def resume(self, ctx: TurnContext, data: dict[str, Any]) -> None:
+        """Start with the kind already named ("raise my listing limit"), or ask for it."""
+        self.enter(ctx, "kind")
+        if data.get("kind") in KINDS:
+            await self._verdict(ctx, str(data["kind"]))
+        else:
+            await self.prompt(ctx)
 
     async def prompt(self, ctx: TurnContext) -> None:
         step, data = ctx.state.step, ctx.state.data
@@ -49,10 +64,9 @@ class QuotaFlow(Flow):
 
     async def on_text(self, ctx: TurnContext, text: str) -> bool:
         if ctx.state.step == "kind":
-            lowered = text.casefold()
-            kinds = [k for k, words in _KIND_WORDS.items() if any(w in lowered for w in words)]
-            if len(kinds) == 1:
-                await self._verdict(ctx, kinds[0])
+            kind = kind_named_in(text)
+            if kind is not None:
+                await self._verdict(ctx, kind)
                 return True
         ctx.say("flows.use_buttons")
         return False

@@ -50,17 +50,15 @@ async def test_a_refusal_names_every_failed_rule_and_store(bot_any: Bot, lang: s
     await bot.store(seller.id, "No Spec", specialization=None)
     for n in range(6):
         await bot.store(seller.id, f"U{n}", rating=Rating.UNKNOWN)
-    # A request starts the action at once: a one-line intro, then the first question
+    # A request starts the action at once: a one-line intro, then (the limit being named) the
+    # verdict
     r = await chat.send({"zh": "我想增加店铺数量", "en": "i want more stores"}[lang])
-    assert r.texts == [
-        t("understanding.on_it", lang, action=t("actions.quota", lang)),
-        t("quota.ask_kind", lang),
-    ]
-    r = await chat.press(t("quota.kind_store_quota", lang))
-    assert r.texts[0] == t("quota.not_eligible", lang)
+    intro, verdict, reasons = r.texts
+    assert intro == t("understanding.on_it", lang, action=t("actions.quota", lang))
+    assert verdict == t("quota.not_eligible", lang)
     for reason in REASONS[lang]:
-        assert reason in r.texts[1], reason
-    assert r.texts[1].startswith(t("refusal.several", lang, reasons=[]).splitlines()[0])
+        assert reason in reasons, reason
+    assert reasons.startswith(t("refusal.several", lang, reasons=[]).splitlines()[0])
     assert r.labels == [] and await chat.where() == (None, None)
     assert await bot.count(QuotaRequest) == 0
     assert (await account(bot, seller.id)).store_limit == 20
@@ -198,3 +196,13 @@ async def test_words_the_bot_understands_at_the_button_step_are_answered_and_the
     assert r.texts[0] == bot.knowledge.render("password_reset", lang, bot.policy)
     assert r.texts[-2:] == [t("flows.resume", lang), t("quota.ask_kind", lang)]
     assert await chat.where() == ("quota", "kind")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_request_naming_the_limit_is_not_asked_which_one(bot: Bot, lang: str) -> None:
+    chat = bot.chat(lang=lang)
+    await bot.seller(link=chat, stores=1)
+    r = await chat.send({"zh": "帮我申请提高商品上限", "en": "please raise my listing limit"}[lang])
+    assert r.texts[0] == t("understanding.on_it", lang, action=t("actions.quota", lang))
+    assert await chat.where() == ("quota", "confirm")
+    assert t("quota.ask_kind", lang) not in r.texts
