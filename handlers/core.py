@@ -33,7 +33,7 @@ from services import outbox
 from services.db import Sessions, run_reading, run_writing, writing_connection
 from services.handoff import OPEN_STATUSES, file_description
 from services.handoff_settings import HandoffSettings
-from services.inbound_queue import finish_in
+from services.inbound_queue import finish_in, take_next_in
 from services.linking import linked_account_id
 from services.mail_dispatch import MailDispatcher
 from services.models import ChatLink, Conversation, Handoff, Turn, TurnDirection, TurnKind, Upload
@@ -322,15 +322,30 @@ class ConversationCore:
                 connection.execute(insert(turns), outgoing)
             if target is not None:
                 queued[:] = self._queue_replies(connection, ctx, target)
+                if target.sent:
+                    outbox.mark_in(connection, target.sent, now=now)
+                if target.take_next:
+                    taken[:] = [
+                        take_next_in(
+                            connection,
+                            channel=target.channel,
+                            chat_key=target.chat_key,
+                            owner=target.owner,
+                            now=now,
+                        )
+                    ]
 
         # One hand-over to the database layer for the whole transaction (a turn's largest cost
         # was SQLAlchemy's asyncio layer, paid per statement). The runtime hears of the outbox
         # rows and the finished update once they are committed.
         queued: list[outbox.Pending] = []
+        taken: list[Any] = []
         await run_writing(self.sessions, save)
         if target is not None:
             target.finished = target.finished or target.update_id is not None
             target.rows.extend(queued)
+            target.sent = []  # marked
+            target.next = taken[0] if taken else None
             target.queued = True
 
     def _queue_replies(

@@ -327,6 +327,45 @@ async def next_update(
     return await run_writing(sessions, take)
 
 
+def take_next_in(
+    connection: Connection, *, channel: str, chat_key: str, owner: str, now: datetime
+) -> QueuedUpdate | None:
+    """Take the chat's next waiting update in the caller's transaction (the conversation core's,
+    which saves the update before it), if the owner still holds the chat's lease."""
+    chat = {"b_channel": channel, "b_chat_key": chat_key, "b_owner": owner, "b_now": now}
+    row = connection.execute(_TAKE_NEXT, chat).first()
+    return None if row is None else _queued(row)
+
+
+async def put_back(sessions: Sessions, *, channel: str, update_id: int, owner: str) -> None:
+    """An update taken but not started (the process is stopping): waiting again, as it was."""
+    async with writing_connection(sessions) as connection:
+        await connection.execute(
+            update(InboundUpdate.__table__)
+            .where(
+                _updates.channel == channel,
+                _updates.update_id == update_id,
+                _updates.handled_by == owner,
+                _updates.status == UpdateStatus.PROCESSING,
+            )
+            .values(status=UpdateStatus.PENDING, started_at=None, handled_by=None)
+        )
+
+
+async def owed_rows(
+    sessions: Sessions, *, channel: str, chat_key: str, unmarked: Sequence[int] = ()
+) -> tuple[outbox.Pending, ...]:
+    """What the chat's outbox holds waiting (read on its own, when the next update is already
+    taken), less the rows sent whose outcomes are not written yet (`unmarked`)."""
+    rows = await run_reading(
+        sessions,
+        lambda connection: outbox.pending_in(
+            connection, channel=channel, chat_key=chat_key, limit=OUTBOX_BATCH
+        ),
+    )
+    return tuple(row for row in rows if row.id not in set(unmarked))
+
+
 def finish_in(connection: Connection, *, channel: str, update_id: int, owner: str, now: datetime) -> bool:
     """Mark an update handled in the caller's transaction (the conversation core's, which saves the
     turn it was; synchronous statements, see `services.db.run_writing`); False if it was no longer

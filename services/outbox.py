@@ -53,6 +53,12 @@ class TurnTarget:
     queued: bool = False
     finished: bool = False
     rows: list[Pending] = field(default_factory=list)
+    # Outcomes of rows the runtime sent since it last wrote: marked in the turn's transaction.
+    sent: list[Outcome] = field(default_factory=list)
+    # Whether the turn's transaction also takes the chat's next update (one transaction an update
+    # instead of two), and the one it took (set once committed).
+    take_next: bool = False
+    next: Any = None
 
 
 CURRENT_TURN: ContextVar[TurnTarget | None] = ContextVar("sellerbot_current_turn", default=None)

@@ -104,6 +104,7 @@ class ChatWorkers(Generic[Outgoing]):
         # answered).
         self.claims = claims or (lambda chat: True)
         self._hints: dict[str, None] = {}  # chats to look at, in arrival order
+        self._owed: set[str] = set()  # chats woken since their worker last read their outbox
         self._active: dict[str, asyncio.Task[None]] = {}
         self._side_tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
@@ -154,6 +155,9 @@ class ChatWorkers(Generic[Outgoing]):
 
     def wake(self, chat: str) -> None:
         self._hints[chat] = None
+        # Its worker, if it has one, reads the chat's outbox before its next update (an agent's
+        # message may have been queued).
+        self._owed.add(chat)
         self._wake.set()
 
     # -- the scheduler -----------------------------------------------------------------------
@@ -235,7 +239,10 @@ class ChatWorkers(Generic[Outgoing]):
         # update instead of two).
         sent: queue.QueuedUpdate | None = None
         outcomes: list[outbox.Outcome] = []
+        # The next update, taken by the transaction that saved the turn before it.
+        prefetched: queue.QueuedUpdate | None = None
         first = True  # updates a dead holder had started are looked for when the chat is taken
+        self._owed.discard(chat)
         try:
             while not self._stopping:
                 meter = WaitMeter()
@@ -246,18 +253,34 @@ class ChatWorkers(Generic[Outgoing]):
                     if self._stopping:  # told to stop while waiting for a slot
                         return
                     try:
-                        work = await queue.next_update(
-                            self.sessions,
-                            channel=self.channel,
-                            chat_key=chat,
-                            owner=self.owner,
-                            lease_seconds=self.lease_seconds,
-                            finished=sent.update_id if sent is not None else None,
-                            look_for_abandoned=first,
-                            sent=outcomes,
-                        )
+                        if prefetched is not None:
+                            # Taken already. What the chat is owed meanwhile (an agent's message:
+                            # the chat was woken) is read on its own, less the rows just sent.
+                            owed: tuple[outbox.Pending, ...] = ()
+                            if chat in self._owed:
+                                self._owed.discard(chat)
+                                owed = await queue.owed_rows(
+                                    self.sessions,
+                                    channel=self.channel,
+                                    chat_key=chat,
+                                    unmarked=[o.id for o in outcomes],
+                                )
+                            work = queue.NextWork(update=prefetched, outbox=owed)
+                            prefetched = None
+                        else:
+                            self._owed.discard(chat)
+                            work = await queue.next_update(
+                                self.sessions,
+                                channel=self.channel,
+                                chat_key=chat,
+                                owner=self.owner,
+                                lease_seconds=self.lease_seconds,
+                                finished=sent.update_id if sent is not None else None,
+                                look_for_abandoned=first,
+                                sent=outcomes,
+                            )
+                            outcomes = []
                         first = False
-                        outcomes = []
                     except Exception as exc:
                         self._outage.failed(f"taking the next update of chat {chat}", exc)
                         self._retry_later(chat)
@@ -271,15 +294,21 @@ class ChatWorkers(Generic[Outgoing]):
                     notices = [(item, await self._interrupted(item)) for item in work.abandoned]
                     started = loop.time()
                     outgoing: Any = None
-                    turn = outbox.TurnTarget(self.channel, chat, owner=self.owner)
+                    turn = outbox.TurnTarget(
+                        self.channel, chat, owner=self.owner, take_next=not self._stopping
+                    )
                     if work.update is not None and not work.lease_lost:
                         turn.update_id = work.update.update_id
+                        turn.sent = outcomes
                         waits, queued = CURRENT_WAITS.set(meter), outbox.CURRENT_TURN.set(turn)
                         try:
                             outgoing = await self._understand(work.update)
                         finally:
                             outbox.CURRENT_TURN.reset(queued)
                             CURRENT_WAITS.reset(waits)
+                        if turn.queued:  # the turn's transaction marked them, and took the next
+                            outcomes = []
+                            prefetched = turn.next
                 if work.lease_lost:
                     log.warning("lost the lease of chat %s (took too long); another process goes on", chat)
                     return
@@ -308,6 +337,14 @@ class ChatWorkers(Generic[Outgoing]):
             if sent is not None:
                 await self._finish(sent)
                 self._resolve(sent.update_id)
+            if prefetched is not None:  # taken, not started: waiting again, in its place
+                update_id = prefetched.update_id
+                await self._while_unavailable(
+                    f"putting back update {update_id}",
+                    lambda: queue.put_back(
+                        self.sessions, channel=self.channel, update_id=update_id, owner=self.owner
+                    ),
+                )
 
     async def _send_rows(
         self, rows: Sequence[outbox.Pending], outcomes: list[outbox.Outcome], chat: str
