@@ -1,5 +1,5 @@
 """Merchant accounts: creating one (operator tooling mirrors the platform's record), changing
-its state, and reading it (DOMAIN.md, "Accounts").
+its state, and reading it.
 
 Rules: the e-mail is valid and unique case-insensitively (EMAIL_INVALID, EMAIL_TAKEN); the
 business licence is a valid Unified Social Credit Code (LICENCE_INVALID, with what is wrong) and

@@ -1,5 +1,5 @@
-"""When a seller may get more stores or more listings per store (DOMAIN.md, "Store quota and
-listing capacity"). Both requests use the same four conditions:
+"""When a seller may get more stores or more listings per store. Both requests use the same
+four conditions:
 
 1. SELLER_RATING: the seller's performance rating is `average` or `perfect`;
 2. RECENT_BAN: no store of the account was banned in the last `ban_lookback_days` days;

@@ -1,4 +1,4 @@
-"""Changing the login e-mail (DOMAIN.md, "Changing the login e-mail").
+"""Changing the login e-mail.
 
 The requester gives the business-licence number and the new address. When the licence matches
 an account, a confirmation link goes to the NEW address; opening it changes the login and the

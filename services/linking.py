@@ -1,4 +1,4 @@
-"""Linking a chat user to a merchant account (DOMAIN.md, "Linking a chat user to an account").
+"""Linking a chat user to a merchant account.
 
 The user gives the registered e-mail; a 6-digit code is mailed there; typing it back within
 `link_code_minutes` and `link_code_attempts` tries links the chat user to the account. The reply

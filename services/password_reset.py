@@ -1,4 +1,4 @@
-"""Password reset links (DOMAIN.md, "Password reset").
+"""Password reset links.
 
 * The link goes only to the account's registered address — the one stored, never one typed in
   the chat (the typed address only selects the account).

@@ -1,5 +1,4 @@
-"""Shipping: door pickup in the pickup cities, SF Express freight collect elsewhere (DOMAIN.md,
-"Shipping pickup").
+"""Shipping: door pickup in the pickup cities, SF Express freight collect elsewhere.
 
 A city is recognised in Chinese or English (services/cities.py). In a `pickup_cities` city the
 seller books a pickup with an address, a contact phone (a mainland mobile or landline number),

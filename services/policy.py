@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # Stores and listings (DOMAIN.md, "Store quota and listing capacity").
+    # Stores and listings.
     store_limit: int = Field(1, ge=1, description="stores a new account may open")
     listing_limit: int = Field(500, ge=1, description="listings per store for a new account")
     listing_hard_cap: int = Field(1000, ge=1, description="listings per store, never exceeded")
@@ -51,7 +51,7 @@ class Policy(BaseModel):
     )
     warehouse_address_zh: str = "Joom物流深圳仓库(具体地址请向Joom物流客服确认)"
 
-    # Facts the FAQ states (DOMAIN.md, "Facts the FAQ must state correctly").
+    # Facts the FAQ states.
     support_email: str = "merchant@joom.com"
     commission_percent: int = Field(15, ge=0, le=100)
     commission_min_percent: int = Field(5, ge=0, le=100)

@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 
 class Rule(StrEnum):
-    """Every rule of DOMAIN.md a service can refuse by. The value is the stable id."""
+    """Every platform rule a service can refuse by. The value is the stable id."""
 
     # accounts
     EMAIL_INVALID = "email_invalid"

@@ -1,7 +1,6 @@
-"""Stores: opening one, the title rules, the icon, and when a store may sell (DOMAIN.md,
-"Opening a store").
+"""Stores: opening one, the title rules, the icon, and when a store may sell.
 
-Title rules, and the decisions taken where DOMAIN.md leaves room:
+Title rules, and the decisions taken where the platform's rules leave room:
 
 * The title is NFKC-normalised (full-width letters and digits become ASCII) with runs of
   white space collapsed, then must be `title_min_length`–`title_max_length` characters.
@@ -184,16 +183,23 @@ def title_violations(title: str, *, existing_titles: Sequence[str], policy: Poli
 # --- selling ------------------------------------------------------------------------------------
 
 
-def selling_blockers(account: Account, store: Store) -> list[str]:
-    """What stops the store from selling: "kyc_not_approved", "payout_unbound", "icon_missing",
-    "store_disabled", "account_not_active". Empty when it can sell."""
+def account_blockers(state: AccountState, kyc: KycStatus, payout: PayoutStatus) -> list[str]:
+    """What of the account stops every store of it from selling: "account_not_active",
+    "kyc_not_approved", "payout_unbound"."""
     blockers = []
-    if account.state is not AccountState.ACTIVE:
+    if state is not AccountState.ACTIVE:
         blockers.append("account_not_active")
-    if account.kyc is not KycStatus.APPROVED:
+    if kyc is not KycStatus.APPROVED:
         blockers.append("kyc_not_approved")
-    if account.payout is not PayoutStatus.BOUND:
+    if payout is not PayoutStatus.BOUND:
         blockers.append("payout_unbound")
+    return blockers
+
+
+def selling_blockers(account: Account, store: Store) -> list[str]:
+    """What stops the store from selling: the account's blockers (`account_blockers`),
+    "icon_missing", "store_disabled". Empty when it can sell."""
+    blockers = account_blockers(account.state, account.kyc, account.payout)
     if store.icon_sha256 is None:
         blockers.append("icon_missing")
     if not store.enabled:

@@ -10,9 +10,8 @@ from handlers.context import TurnContext
 from handlers.flows.base import Flow
 from handlers.helpers import explain_refusal, load_account
 from services.explain import label
-from services.models import AccountState, KycStatus, PayoutStatus
 from services.results import refuse
-from services.stores import list_stores
+from services.stores import account_blockers, list_stores
 
 
 class StoresFlow(Flow):
@@ -101,13 +100,7 @@ class StatusFlow(Flow):
         if account is None:
             ctx.say("errors.not_linked")
             return
-        blockers = []
-        if account.state is not AccountState.ACTIVE:
-            blockers.append("account_not_active")
-        if account.kyc is not KycStatus.APPROVED:
-            blockers.append("kyc_not_approved")
-        if account.payout is not PayoutStatus.BOUND:
-            blockers.append("payout_unbound")
+        blockers = account_blockers(account.state, account.kyc, account.payout)
         ctx.say(
             "account.status",
             company=account.company,
