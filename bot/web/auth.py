@@ -6,14 +6,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.web.context import AGENT, SESSION, context_of
-from bot.web.pages import page, pick_language
+from bot.web.pages import pick_language
 from bot.web.security import (
     clear_session_cookie,
-    form_token,
     form_token_ok,
+    page_with_form,
     set_session_cookie,
     signed_in,
-    with_form_cookie,
 )
 from services import agents
 from services.results import Refused, Rule
@@ -28,19 +27,9 @@ def _lang(request: web.Request) -> str:
 def _sign_in_page(
     request: web.Request, *, status: int = 200, message: str = "", email: str = ""
 ) -> web.Response:
-    cookies: dict[str, str] = {}
-    token = form_token(request, cookies)
-    response = page(
-        request,
-        "sign_in.html.j2",
-        lang=_lang(request),
-        status=status,
-        form=token,
-        message=message,
-        email=email,
+    return page_with_form(
+        request, "sign_in.html.j2", lang=_lang(request), status=status, message=message, email=email
     )
-    with_form_cookie(request, response, cookies)
-    return response
 
 
 @routes.get("/desk/sign-in")
@@ -109,20 +98,16 @@ async def set_password_form(request: web.Request) -> web.StreamResponse:
     async with context_of(request).sessions() as session:
         agent = await agents.password_link_agent(session, token=token)
     lang = pick_language(request.query.get("lang"), agent.language if agent else "zh")
-    cookies: dict[str, str] = {}
-    response = page(
+    return page_with_form(
         request,
         "set_password.html.j2",
         lang=lang,
         status=200 if agent else 410,
         link_agent=agent,
         token=token,
-        form=form_token(request, cookies),
         message="",
         min_chars=agents.MIN_PASSWORD_CHARS,
     )
-    with_form_cookie(request, response, cookies)
-    return response
 
 
 @routes.post("/desk/set-password")
@@ -135,20 +120,16 @@ async def set_password(request: web.Request) -> web.StreamResponse:
     lang = pick_language(str(form.get("lang", "")), agent.language if agent else "zh")
 
     def again(message: str, status: int) -> web.Response:
-        cookies: dict[str, str] = {}
-        response = page(
+        return page_with_form(
             request,
             "set_password.html.j2",
             lang=lang,
             status=status,
             link_agent=agent,
             token=token,
-            form=form_token(request, cookies),
             message=message,
             min_chars=agents.MIN_PASSWORD_CHARS,
         )
-        with_form_cookie(request, response, cookies)
-        return response
 
     if not form_token_ok(request, str(form.get("form", ""))):
         return again("form_expired", 403)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.web.context import context_of
-from bot.web.pages import page, pick_language
-from bot.web.security import form_token, form_token_ok, with_form_cookie
+from bot.web.pages import pick_language
+from bot.web.security import form_token_ok, page_with_form
 from services.email_change import CANCEL_PAGE, CONFIRM_PAGE, confirm_email_change, stop_email_change
 from services.results import Refused, Rule
 
@@ -23,21 +23,16 @@ _PAGES = {CONFIRM_PAGE: "confirm", CANCEL_PAGE: "stop"}
 def _show(
     request: web.Request, which: str, *, lang: str, token: str, status: int = 200, **values: object
 ) -> web.Response:
-    cookies: dict[str, str] = {}
-    support = context_of(request).settings.policy.support_email
-    response = page(
+    return page_with_form(
         request,
         "mail_link.html.j2",
         lang=lang,
         status=status,
         which=which,
         token=token,
-        form=form_token(request, cookies),
-        support=support,
+        support=context_of(request).settings.policy.support_email,
         **{"outcome": "", "email": "", **values},
     )
-    with_form_cookie(request, response, cookies)
-    return response
 
 
 def _get(page_name: str):

@@ -12,6 +12,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -55,6 +56,17 @@ def form_token(request: web.Request, response_cookies: dict[str, str]) -> str:
 def with_form_cookie(request: web.Request, response: web.StreamResponse, cookies: dict[str, str]) -> None:
     for name, value in cookies.items():
         response.set_cookie(name, value, httponly=True, samesite="Strict", secure=_secure(request), path="/")
+
+
+def page_with_form(
+    request: web.Request, template: str, *, lang: str, status: int = 200, **values: Any
+) -> web.Response:
+    """A page whose form is shown before sign-in: its token (`form` in the template) and the
+    cookie it must match."""
+    cookies: dict[str, str] = {}
+    response = page(request, template, lang=lang, status=status, form=form_token(request, cookies), **values)
+    with_form_cookie(request, response, cookies)
+    return response
 
 
 def form_token_ok(request: web.Request, offered: str) -> bool:
