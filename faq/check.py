@@ -4,8 +4,8 @@ Errors (the base must not ship): a required intent missing, an intent without ex
 title or an answer in one of the languages, an answer template that fails to render with the
 configured policy, the same example (after normalisation) under two intents or under an
 intent and the out-of-scope examples. Warnings: an intent id that the catalogue does not
-list, few examples in a language, an example repeated within an intent, no out-of-scope
-examples in a language.
+list (redirect intents, out of scope by design, are not in it), few examples in a language,
+an example repeated within an intent, no out-of-scope examples in a language.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def check_knowledge_base(kb: KnowledgeBase, policy: Policy | None = None) -> Che
         where = intent.source.name if intent.source else intent_id
         if intent_id == OUT_OF_SCOPE:
             continue
-        if intent_id not in REQUIRED_INTENTS:
+        if intent_id not in REQUIRED_INTENTS and not intent.redirect:
             result.warnings.append(f"{where}: intent '{intent_id}' is not in the intent catalogue")
         for lang in LANGUAGES:
             examples = intent.examples.get(lang, ())

@@ -10,7 +10,9 @@ Definitions, over the questions of a labelled file:
 - in-scope **right in clarify**: decision `clarify` with the labelled intent among the
   buttons offered; **resolved** = answered right + right in clarify;
 - in-scope **wrong answer**: decision `answer` with another intent (the costly error);
-- **out-of-scope recall**: out-of-scope questions whose decision is `fallback`;
+- **out-of-scope recall**: out-of-scope questions whose decision is `fallback`, or `answer`
+  with a redirect intent of the knowledge base (a reply that says where to go instead: the
+  question is still declined, deliberately); **redirected** counts the latter;
 - **clarify rate**: share of all questions that get "A or B?".
 """
 
@@ -74,6 +76,7 @@ class Report:
     wrong_answer: int = 0
     in_scope_fallback: int = 0
     oos_caught: int = 0
+    oos_redirected: int = 0
     oos_clarified: int = 0
     clarified: int = 0
     confusions: Counter = field(default_factory=Counter)
@@ -118,6 +121,7 @@ class Report:
             "wrong_answer_pct": round(self.wrong_answer_pct, 2),
             "in_scope_fallback_pct": round(self._pct(self.in_scope_fallback, self.in_scope), 2),
             "oos_recall_pct": round(self.oos_recall_pct, 2),
+            "oos_redirected_pct": round(self._pct(self.oos_redirected, self.out_of_scope), 2),
             "clarify_rate_pct": round(self.clarify_rate_pct, 2),
         }
 
@@ -130,7 +134,9 @@ class Report:
             f"{self.resolved_pct:.1f} %",
             f"in scope, answered with a wrong intent: {self.wrong_answer_pct:.1f} %",
             f"in scope, fell back: {self._pct(self.in_scope_fallback, self.in_scope):.1f} %",
-            f"out-of-scope recall (fell back): {self.oos_recall_pct:.1f} %",
+            f"out-of-scope recall (fell back, or redirected): {self.oos_recall_pct:.1f} %",
+            f"out of scope, redirected (a reply saying where to go): "
+            f"{self._pct(self.oos_redirected, self.out_of_scope):.1f} %",
             f"clarify rate (all questions): {self.clarify_rate_pct:.1f} %",
         ]
         if self.unknown_labels:
@@ -142,17 +148,26 @@ class Report:
         return out
 
 
-def score(matches: Sequence[Match], expected: Sequence[str], known: Iterable[str] = ()) -> Report:
-    known = set(known)
+def score(
+    matches: Sequence[Match],
+    expected: Sequence[str],
+    known: Iterable[str] = (),
+    redirects: Iterable[str] = (),
+) -> Report:
+    """The figures of matches against their labels; `redirects` are the intents whose answer
+    declines an out-of-scope question by saying where to go."""
+    known, redirects = set(known), set(redirects)
     report = Report()
     for m, want in zip(matches, expected, strict=True):
         report.total += 1
         report.clarified += m.decision == CLARIFY
         if want == OUT_OF_SCOPE:
             report.out_of_scope += 1
-            report.oos_caught += m.decision == FALLBACK
+            redirected = m.decision == ANSWER and m.intent in redirects
+            report.oos_redirected += redirected
+            report.oos_caught += m.decision == FALLBACK or redirected
             report.oos_clarified += m.decision == CLARIFY
-            if m.decision == ANSWER:
+            if m.decision == ANSWER and not redirected:
                 report.confusions[(want, m.intent)] += 1
             elif m.decision == CLARIFY:
                 report.confusions[(want, f"clarify:{m.intent}")] += 1
@@ -178,6 +193,9 @@ def score(matches: Sequence[Match], expected: Sequence[str], known: Iterable[str
     return report
 
 
-def evaluate(matcher: Matcher, rows: Sequence[dict]) -> tuple[Report, list[Match]]:
+def evaluate(
+    matcher: Matcher, rows: Sequence[dict], redirects: Iterable[str] = ()
+) -> tuple[Report, list[Match]]:
+    """Match every row's text and score it (`redirects`: see `score`)."""
     matches = [matcher.match(r["text"]) for r in rows]
-    return score(matches, [r["intent"] for r in rows], matcher.intents), matches
+    return score(matches, [r["intent"] for r in rows], matcher.intents, redirects), matches

@@ -3,7 +3,10 @@
 Each file holds the intent id, a short title per language (used on buttons and in the topic
 menu), the action the answer offers (if any), the answer as a Jinja2 template per language,
 and example phrasings per language. `out_of_scope.yaml` holds only examples: questions the
-bot must not answer (other platforms, buyers' own parcels, chit-chat, near misses).
+bot must not answer (chit-chat, near misses). An intent marked `redirect: true` is out of
+scope too, but common enough to deserve its own reply that says where to go instead (buyers'
+own orders go to Joom's buyer support, other marketplaces to their own support): it has
+examples, a title and an answer like any intent, and never an action.
 
 Answers render policy values from configuration (`{{ policy.store_limit }}`), so the FAQ and
 the service that enforces a rule quote the same number. Templates are written by staff;
@@ -54,6 +57,8 @@ class Intent:
     examples: dict[str, tuple[str, ...]]
     action: str | None = None
     source: Path | None = None
+    # Out of scope, answered with where to go instead (see the module docstring).
+    redirect: bool = False
 
 
 @dataclass
@@ -91,6 +96,11 @@ class KnowledgeBase:
         ]
         pairs += [(text, OUT_OF_SCOPE) for lang in LANGUAGES for text in self.negatives.get(lang, ())]
         return pairs
+
+    @property
+    def redirects(self) -> frozenset[str]:
+        """The intents that answer an out-of-scope question with where to go instead."""
+        return frozenset(i.id for i in self.intents.values() if i.redirect)
 
 
 def _environment() -> SandboxedEnvironment:
@@ -138,6 +148,12 @@ def load_intent_file(path: Path) -> Intent | tuple[str, ...] | dict[str, tuple[s
     action = data.get("action")
     if action is not None and action not in ACTIONS:
         raise KnowledgeBaseError(f"{path.name}: unknown action '{action}' (one of {sorted(ACTIONS)})")
+    redirect = data.get("redirect", False)
+    if not isinstance(redirect, bool):
+        raise KnowledgeBaseError(f"{path.name}: 'redirect' must be true or false")
+    if redirect and action is not None:
+        # the question is outside what the bot does: there is nothing for it to do
+        raise KnowledgeBaseError(f"{path.name}: a redirect intent cannot offer an action")
     answer = _per_language(data, "answer", path)
     title = _per_language(data, "title", path)
     for name, value in (("answer", answer), ("title", title)):
@@ -151,6 +167,7 @@ def load_intent_file(path: Path) -> Intent | tuple[str, ...] | dict[str, tuple[s
         examples=examples,
         action=action,
         source=path,
+        redirect=redirect,
     )
 
 

@@ -34,14 +34,15 @@ _REQUEST = re.compile(
 _DESIRE = re.compile(r"我要|我想要|我想|\bi want\b|\bi'?d like\b|\bi need\b")
 # What the bot can do.
 _ACTION = re.compile(
-    r"开.{0,3}[店铺]|提(高|额|.{0,2}额度)|申请|重置|找回|发(送|个|一下)?.{0,4}(链接|邮件)|预约|约.{0,6}(揽收|取件|取货|上门)|安排"
+    r"开.{0,3}[店铺]|提(高|额|.{0,2}额度)|[提加升调]到\s*\d|申请|重置|找回|发(送|个|一下)?.{0,4}(链接|邮件)|预约|约.{0,6}(揽收|取件|取货|上门)|安排"
     r"|改.{0,4}邮箱|换.{0,4}邮箱|邮箱.{0,3}[换改]|换成|修改|绑定|转人工|加.{0,3}(店铺|名额)|调高"
-    r"|\bopen\b|\braise\b|\brequest\b|\bsend\b|\breset\b|\bbook\b|\barrange\b|\bschedule\b|\bchange\b"
+    r"|\bopen\b|\braise\b|\brise\b|\brequest\b|\bsend\b|\breset\b|\bbook\b|\barrange\b|\bschedule\b|\bchange\b"
     r"|\bupdate\b|\blink\b|\bconnect\b|\bincrease\b"
 )
-# An imperative at the start: "open a store for me", "reset my password please".
+# An imperative at the start: "open a store for me", "reset my password please" ("rise" is how many
+# sellers write "raise": "rise product limit to 1000").
 _IMPERATIVE = re.compile(
-    r"^(open|raise|request|send|reset|book|arrange|schedule|change|update|link|connect)\b"
+    r"^(open|raise|rise|request|send|reset|book|arrange|schedule|change|update|link|connect)\b"
 )
 _QUESTION = re.compile(
     r"怎么|怎样|如何|什么|多久|几天|哪些|哪里|哪个|吗|呢|[?？]|咋|是否|能不能|可不可以|可以.{0,8}吗|要钱|几个|多少"

@@ -207,7 +207,10 @@ def eval_(settings: Settings, file: str, train: str | None, worst: int, as_json:
     except DataError as exc:
         fail(str(exc))
     matcher = build_matcher(settings, train)
-    report, _ = evaluate(matcher, rows)
+    # The base's redirect intents decline out-of-scope questions (saying where to go instead);
+    # a --train file has none.
+    redirects = () if train else load_knowledge_base(settings.matcher.knowledge_base_dir or None).redirects
+    report, _ = evaluate(matcher, rows, redirects)
     if as_json:
         click.echo(json.dumps(report.as_dict()))
     else:

@@ -145,6 +145,33 @@ def test_faq_check_reports_errors(tmp_path: Path) -> None:
     assert "belongs to several intents: fees, payouts" in err
 
 
+def test_a_redirect_intent_cannot_offer_an_action(tmp_path: Path) -> None:
+    (tmp_path / "buyer_orders.yaml").write_text(
+        "intent: buyer_orders\nredirect: true\naction: hand_off\ntitle: {zh: 买家, en: Buyers}\n"
+        "answer: {zh: 请联系买家客服, en: Ask buyer support.}\n"
+        "examples: {zh: [我的快递呢], en: [where is my parcel]}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["faq", "check", "--kb", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "buyer_orders.yaml: a redirect intent cannot offer an action" in result.stderr
+
+
+def test_faq_eval_counts_a_reply_saying_where_to_go_as_declining(tmp_path: Path) -> None:
+    test = tmp_path / "test.jsonl"
+    rows = [
+        {"text": "ozon的收款卡在哪儿绑", "intent": "out_of_scope"},
+        {"text": "my joom parcel still hasnt come, i am the buyer", "intent": "out_of_scope"},
+        {"text": "what's the weather in Paris", "intent": "out_of_scope"},
+    ]
+    test.write_text(jsonl(rows), encoding="utf-8")
+    result = CliRunner().invoke(main, ["faq", "eval", str(test), "--json"])
+    assert result.exit_code == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["oos_recall_pct"] == 100.0
+    assert figures["oos_redirected_pct"] == round(100 * 2 / 3, 2)
+
+
 def test_faq_eval_with_train(train_file: Path, tmp_path: Path) -> None:
     test = tmp_path / "test.jsonl"
     rows = [

@@ -108,14 +108,15 @@ def test_closing_twice_is_refused(handed_off: Path) -> None:
 def test_report_groups_unanswered_questions_by_similarity(data_dir: Path) -> None:
     talk(
         data_dir,
-        "how do i register on amazon",
-        "how to register on amazon?",
-        "亚马逊怎么注册",
+        "how do i register a trademark",
+        "how to register a trademark?",
+        "商标怎么注册",
         "佣金多少",  # answered: not in the report
+        "how do i register on amazon",  # declined by saying where to go: not in the report either
     )
     report = cli(data_dir, "report", "unanswered", "--json")
     groups = json.loads(report.stdout)
     assert [(g["count"], g["language"]) for g in groups] == [(2, "en"), (1, "zh")]
-    assert all("佣金" not in q for g in groups for q in g["examples"])
+    assert all("佣金" not in q and "amazon" not in q for g in groups for q in g["examples"])
     text = cli(data_dir, "report", "unanswered", "--min-count", "2").stdout
-    assert "2 ×" in text and "亚马逊" not in text
+    assert "2 ×" in text and "商标" not in text

@@ -21,7 +21,7 @@ DEVSET = Path(__file__).with_name("devset.jsonl")
 
 @pytest.fixture(scope="module")
 def report(kb_matcher: Matcher) -> Report:
-    result, _ = evaluate(kb_matcher, read_labelled(DEVSET))
+    result, _ = evaluate(kb_matcher, read_labelled(DEVSET), load_knowledge_base().redirects)
     return result
 
 
@@ -54,6 +54,6 @@ def test_figures_hold_without_questions_that_coincide_with_examples(kb_matcher: 
     rows = read_labelled(DEVSET)
     fresh = [row for row in rows if normalize(row["text"]) not in examples]
     assert len(fresh) >= 0.9 * len(rows)
-    result, _ = evaluate(kb_matcher, fresh)
+    result, _ = evaluate(kb_matcher, fresh, load_knowledge_base().redirects)
     assert result.answered_right_pct >= 96.0, result.lines()
     assert result.oos_recall_pct >= 90.0, result.lines()

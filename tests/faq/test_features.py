@@ -105,3 +105,19 @@ def test_report_definitions() -> None:
     assert report.oos_recall_pct == 50.0
     assert report.clarify_rate_pct == 100 * 2 / 7
     assert report.confusions[("a", "b")] == 1 and report.confusions[(OUT_OF_SCOPE, "a")] == 1
+
+
+def test_a_redirect_answer_declines_an_out_of_scope_question_but_is_wrong_for_an_in_scope_one() -> None:
+    matches = [
+        _m("buyers", "answer"),  # out of scope, redirected: caught
+        _m("a", "answer"),  # out of scope answered with a seller topic: not caught
+        _m("buyers", "clarify", ["buyers", "a"]),  # out of scope, "A or B?": not caught
+        _m("buyers", "answer"),  # in scope answered with the redirect: wrong
+    ]
+    report = score(matches, [OUT_OF_SCOPE, OUT_OF_SCOPE, OUT_OF_SCOPE, "a"], redirects={"buyers"})
+    assert (report.oos_caught, report.oos_redirected) == (1, 1)
+    assert report.wrong_answer_pct == 100.0
+    assert report.confusions[(OUT_OF_SCOPE, "a")] == 1 and report.confusions[("a", "buyers")] == 1
+    assert (OUT_OF_SCOPE, "buyers") not in report.confusions
+    # without the base's redirects (a --train file) the same answer is an out-of-scope miss
+    assert score(matches[:1], [OUT_OF_SCOPE]).oos_caught == 0

@@ -49,22 +49,29 @@ def test_clear_questions_are_answered(kb_matcher: Matcher, text: str, intent: st
     assert match.candidates[0].intent == intent
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "asdkjh qwpoe zzxv",
-        "亚马逊怎么开店",
-        "how to register on amazon",
-        "今天天气怎么样",
-        "🙏🙏🙏",
-        "",
-        "   ",
-    ],
-)
-def test_gibberish_and_other_platforms_fall_back(kb_matcher: Matcher, text: str) -> None:
+@pytest.mark.parametrize("text", ["asdkjh qwpoe zzxv", "今天天气怎么样", "🙏🙏🙏", "", "   "])
+def test_gibberish_and_chit_chat_fall_back(kb_matcher: Matcher, text: str) -> None:
     match = kb_matcher.match(text)
     assert match.decision == FALLBACK
     assert match.intent == OUT_OF_SCOPE
+
+
+@pytest.mark.parametrize(
+    ("text", "redirect"),
+    [
+        ("亚马逊怎么开店", "other_platforms"),
+        ("how to register on amazon", "other_platforms"),
+        ("ozon卖家收款账户在哪里设置", "other_platforms"),
+        ("bound my payoneer to wildberries?", "other_platforms"),
+        ("我在joom买的耳机还没寄过来", "buyer_orders"),
+        ("i paid for my order and it still says waiting for payment", "buyer_orders"),
+    ],
+)
+def test_other_platforms_and_buyers_get_the_reply_that_says_where_to_go(
+    kb_matcher: Matcher, text: str, redirect: str
+) -> None:
+    match = kb_matcher.match(text)
+    assert (match.decision, match.intent) == (ANSWER, redirect)
 
 
 def test_traditional_matches_like_simplified(kb_matcher: Matcher) -> None:
