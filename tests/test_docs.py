@@ -39,6 +39,7 @@ OUTSIDE_FOLDER = ".." + "/shared"
 
 TABLE_ROW = re.compile(r'^\| <a id="(?P<id>[a-z0-9_]+)"></a>`(?P=id)` \| (?P<rule>.+?) \| (?P<cells>.+) \|$')
 CITATION = re.compile(r"docs/domain\.md#([a-z0-9_]+)")
+PAGE_CITATION = re.compile(r"docs/([a-z_]+\.md)(?:#([\w-]+))?")
 LINK = re.compile(r"\[[^\]]*\]\((?P<target>[^)\s]+)\)")
 
 
@@ -114,6 +115,17 @@ def test_every_rule_cited_in_the_code_is_in_the_table() -> None:
     assert len(cited) >= 10, "the services cite their rules as docs/domain.md#<rule id>"
     unknown = {rule_id: files for rule_id, files in cited.items() if rule_id not in domain_rows()}
     assert not unknown, f"cited rules missing from docs/domain.md: {unknown}"
+
+
+def test_every_page_the_code_cites_exists_with_its_anchor() -> None:
+    broken = []
+    for path in project_files():
+        if path.suffix != ".md" and (text := text_of(path)) is not None:
+            for page, anchor in PAGE_CITATION.findall(text):
+                target = ROOT / "docs" / page
+                if not target.exists() or (anchor and anchor not in anchors(target)):
+                    broken.append(f"{path.relative_to(ROOT)}: docs/{page}#{anchor}")
+    assert not broken, f"citations of pages or sections that do not exist: {broken}"
 
 
 @pytest.mark.parametrize("rule_id", sorted(domain_rows()))
