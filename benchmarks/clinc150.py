@@ -9,6 +9,8 @@ counts when the matcher fell back.
 
     .venv/bin/python benchmarks/clinc150.py [--data DIR] [--test] [--no-typos]
 
+DIR defaults to $SELLERBOT_CLINC150_DIR, else benchmarks/data/clinc150/.
+
 Without --test only val is scored. The chosen thresholds are written to
 benchmarks/clinc150.toml, so that the CLI reproduces the test figure:
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,7 +37,8 @@ from faq.matcher import Matcher  # noqa: E402
 from faq.normalize import normalize  # noqa: E402
 from faq.settings import MatcherSettings  # noqa: E402
 
-DEFAULT_DATA = ROOT.parent / "shared" / "benchmarks" / "clinc150"
+# The public data set is not part of the repository: benchmarks/README.md says how to fetch it.
+DEFAULT_DATA = Path(os.environ.get("SELLERBOT_CLINC150_DIR") or ROOT / "benchmarks" / "data" / "clinc150")
 PAPER = [
     ("FastText", 89.0, 9.7),
     ("SVM", 91.0, 14.5),
@@ -77,7 +81,11 @@ def main() -> int:
     parser.add_argument("--c", type=float, default=MatcherSettings().regularization_c)
     args = parser.parse_args()
     if not (args.data / "train.jsonl").exists():
-        print(f"CLINC150 not found under {args.data} (give --data DIR)", file=sys.stderr)
+        print(
+            f"CLINC150 not found under {args.data} (give --data DIR or set SELLERBOT_CLINC150_DIR;"
+            " benchmarks/README.md says how to fetch it)",
+            file=sys.stderr,
+        )
         return 2
 
     train = read_labelled(args.data / "train.jsonl")

@@ -17,7 +17,7 @@ from faq.knowledge import LANGUAGES, OUT_OF_SCOPE, KnowledgeBase, check_template
 from faq.normalize import normalize
 from services.policy import Policy
 
-# The intent catalogue (shared/docs/INTENTS.md): every id must have a file in the base.
+# The intent catalogue (docs/domain.md, "Intents"): every id must have a file in the base.
 REQUIRED_INTENTS = (
     "registration",
     "seller_eligibility",

@@ -7,6 +7,12 @@ unique — a second account for the same licence is MULTIPLE_ACCOUNTS, because o
 hold one account; only mainland-China companies may join (COUNTRY_NOT_ACCEPTED); the company
 name is 2–200 characters (COMPANY_NAME_INVALID). Account states move
 pending_verification → active ⇄ suspended (ACCOUNT_STATE_TRANSITION).
+
+The rules, with their tests: docs/domain.md#email_invalid, docs/domain.md#email_taken,
+docs/domain.md#multiple_accounts, docs/domain.md#licence_invalid,
+docs/domain.md#country_not_accepted, docs/domain.md#company_name_invalid,
+docs/domain.md#new_account_limits, docs/domain.md#limit_invalid,
+docs/domain.md#account_state_transition.
 """
 
 from __future__ import annotations

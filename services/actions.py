@@ -11,6 +11,9 @@ A service writes its checks and effects as `work(session) -> Outcome`, returning
   the mail to the dispatcher;
 * on `Refused`: rolls the work back completely and records the refusal on its own, so a refused
   action leaves nothing behind but its audit event.
+
+The rules, with their tests: docs/domain.md#refusal_changes_nothing,
+docs/domain.md#idempotent_actions.
 """
 
 from __future__ import annotations

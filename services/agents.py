@@ -10,6 +10,8 @@
   of its forms. It ends at sign-out, after `idle_minutes` without a request, or when its agent is
   disabled.
 * Every change is in the audit log.
+
+The rules, with their tests: docs/domain.md#password_invalid, docs/domain.md#sign_in_failed.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ four conditions:
 
 `eligibility_violations` returns every condition that fails, each with the stores concerned,
 so the seller learns everything to fix at once. All stores count: closed and banned ones too.
+
+The rules, with their tests: docs/domain.md#seller_rating, docs/domain.md#recent_ban,
+docs/domain.md#store_ratings, docs/domain.md#unknown_stores, docs/domain.md#specialization_missing.
 """
 
 from __future__ import annotations

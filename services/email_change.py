@@ -14,6 +14,10 @@ A licence number is no secret, so the warning to the current address carries a l
 (`stop_email_change`, valid `email_change_undo_days`): it cancels what is pending and, if a
 change was confirmed meanwhile, undoes it — the login returns to the warned address, and reset
 links and chat links made since are dropped.
+
+The rules, with their tests: docs/domain.md#email_change_confirmed_by_new_address,
+docs/domain.md#email_change_no_match_to_agent, docs/domain.md#email_unchanged,
+docs/domain.md#email_change_stop_link.
 """
 
 from __future__ import annotations

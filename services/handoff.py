@@ -6,6 +6,8 @@ silent in that conversation and keeps the transcript (with the seller's files). 
 queued as a delivery, which the seller's channel adapter sends on whichever process serves that
 channel. Closing returns the conversation to the bot and records how it ended (the resolution);
 the seller may then rate the help, once.
+
+The rules, with their tests: docs/domain.md#handoff_taken, docs/domain.md#handoff_closed.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ What stays: accounts, stores, requests, bookings, confirmed login changes, chat 
 audit log, conversations and their transcripts (with the files of handed-off conversations).
 The rate limits look back one hour, far less than `keep_days`, so purging never lets a
 request through that would have been refused.
+
+The rule, with its test: docs/domain.md#records_kept.
 """
 
 from __future__ import annotations

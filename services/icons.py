@@ -20,6 +20,9 @@ stays off (its default); nothing in this project turns it on.
 
 Decoding a few megapixels is CPU work: an async caller should run `check_icon` in a worker
 thread (`asyncio.to_thread`).
+
+The rules, with their tests: docs/domain.md#icon_format, docs/domain.md#icon_not_square,
+docs/domain.md#icon_too_small, docs/domain.md#icon_too_large.
 """
 
 from __future__ import annotations

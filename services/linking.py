@@ -7,6 +7,10 @@ gets a code row too (a code nobody receives, so every guess is wrong), and mail 
 background after the commit. At most `link_codes_per_hour` codes per chat user per hour, so a
 chat cannot be used to flood someone's mailbox. Operators can link a user directly (`verified_by`
 operator), e.g. after checking identity another way.
+
+The rules, with their tests: docs/domain.md#not_linked, docs/domain.md#group_chat,
+docs/domain.md#link_code_same_reply, docs/domain.md#code_wrong,
+docs/domain.md#code_attempts_exhausted, docs/domain.md#code_expired.
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@
   address gets the same work done — a token row (for a token nobody receives), the same rate
   limit, the mail composed — and nothing is sent. The mail itself is delivered in the
   background after the commit, so the reply's timing does not depend on it either.
+
+The rules, with their tests: docs/domain.md#reset_registered_address_only,
+docs/domain.md#reset_no_enumeration, docs/domain.md#token_secret, docs/domain.md#token_invalid,
+docs/domain.md#rate_limited.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ a parcel count (1–`pickup_max_parcels`) and a date from today up to `pickup_ho
 ahead, "today" being the date in China (UTC+8, no daylight saving). Anywhere else the
 refusal PICKUP_CITY carries the SF Express freight-collect instructions and the warehouse
 address from the policy, which is the answer the seller needs.
+
+The rules, with their tests: docs/domain.md#pickup_city, docs/domain.md#pickup_details_invalid.
 """
 
 from __future__ import annotations

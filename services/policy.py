@@ -2,7 +2,7 @@
 
 They live in the `[policy]` section of the configuration so an operator can change a
 limit without touching code; the services that enforce a rule and the FAQ answers
-that explain it both read them from here.
+that explain it both read them from here (docs/domain.md lists each rule).
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ time only when the seller is eligible (services/eligibility.py). At most one req
 kind is open per account — checked here and enforced by a partial unique index. With
 `auto_approve` an eligible request is approved at once; otherwise it waits for an agent, who
 approves (the conditions are checked again) or rejects it with a reason.
+
+The rules, with their tests: docs/domain.md#quota_step, docs/domain.md#listing_cap_reached,
+docs/domain.md#request_already_open, docs/domain.md#auto_approve, docs/domain.md#approval_rechecks.
 """
 
 from __future__ import annotations

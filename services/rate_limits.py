@@ -3,6 +3,8 @@
 Each service counts its own earlier requests (by account, address or chat user, under a lock so
 concurrent requests cannot all slip under the limit) and asks `hourly_limit_violation` whether
 one more is allowed; the refusal says how long to wait.
+
+The rule, with its test: docs/domain.md#rate_limited.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ T = TypeVar("T")
 
 
 class Rule(StrEnum):
-    """Every platform rule a service can refuse by. The value is the stable id."""
+    """Every platform rule a service can refuse by. The value is the stable id, under which
+    docs/domain.md lists the rule with the function that enforces it and the test that proves it."""
 
     # accounts
     EMAIL_INVALID = "email_invalid"

@@ -11,6 +11,10 @@ Title rules, and the decisions taken where the platform's rules leave room:
   "MyJoom"). Separators are ignored only around single characters, so two ordinary words that
   happen to meet ("Banjo Omni") are not refused.
 * Control and invisible formatting characters are refused too (they hide text).
+
+The rules, with their tests: docs/domain.md#store_limit_reached, docs/domain.md#title_length,
+docs/domain.md#title_duplicate, docs/domain.md#title_forbidden_content,
+docs/domain.md#specialization_invalid, docs/domain.md#new_store_unknown, docs/domain.md#cannot_sell.
 """
 
 from __future__ import annotations

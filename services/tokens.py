@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 
-TOKEN_BYTES = 32  # 256 bits; the platform's rules ask for at least 128
+TOKEN_BYTES = 32  # 256 bits; docs/domain.md#token_secret asks for at least 128
 CODE_DIGITS = 6
 
 

@@ -15,6 +15,8 @@ swapping the first and the last characters goes unnoticed.
 
 Only the format and the check character are validated here: whether the code belongs to a real,
 registered company is for the KYC review, not for the bot.
+
+The rule, with its test: docs/domain.md#licence_invalid.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The held-out development set (devset.jsonl, written apart from the knowledge base).
 
-Floors sit a little below the measured figures (README, "Intent matcher"), and not below the
+Floors sit a little below the measured figures (docs/figures.md#intent-matcher), and not below the
 project's targets: ≥ 95 % of in-scope questions answered with the right intent (decision
 `answer`, strict) and ≥ 90 % of out-of-scope questions caught (decision `fallback`).
 """

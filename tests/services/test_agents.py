@@ -131,3 +131,16 @@ async def test_sessions_end_when_idle_at_sign_out_and_when_the_agent_is_disabled
         sessions=db.sessions, email="li@support.example", password=PASSWORD, ip="10.0.0.1", now=NOW
     )
     assert isinstance(refused, Refused) and refused.rules == {Rule.SIGN_IN_FAILED}
+
+
+async def test_a_blank_or_overlong_name_and_an_unknown_agent_are_refused(db: Database) -> None:
+    for name in ("   ", "x" * 121):
+        refused = await agents.create_agent(
+            sessions=db.sessions, email="li@support.example", name=name, actor="op", now=NOW
+        )
+        assert isinstance(refused, Refused) and refused.rules == {Rule.NAME_INVALID}
+    async with db.sessions() as session:
+        assert await agents.list_agents(session) == []
+    for change in (agents.new_password_link, agents.disable_agent):
+        unknown = await change(sessions=db.sessions, email="nobody@support.example", actor="op", now=NOW)
+        assert isinstance(unknown, Refused) and unknown.rules == {Rule.AGENT_NOT_FOUND}

@@ -75,7 +75,7 @@ class Gateway:
             self.ready.clear()
             if code in FATAL:
                 raise GatewayError(
-                    f"the QQ gateway closed with {code}: the bot may not connect (see the README)"
+                    f"the QQ gateway closed with {code}: the bot may not connect (see docs/operations.md#qq)"
                 )
             if code not in RESUMABLE and code != -1:
                 self.session_id, self.seq = "", None  # identify anew
