@@ -103,8 +103,7 @@ class Flow(Generic[AnswersT]):
         cls.button_steps = frozenset(s.value for s, on in steps if on.answer is Answer.BUTTONS)
         cls.file_steps = frozenset(s.value for s, on in steps if on.file is not None)
         if "name" in cls.__dict__:
-            if cls.name in FLOWS:
-                raise ValueError(f"two flows are named {cls.name!r}")
+            _check_unique(cls)
             FLOWS[cls.name] = cls()
 
     # -- to implement -----------------------------------------------------------------------
@@ -209,6 +208,22 @@ class Flow(Generic[AnswersT]):
 
 
 # -- the registries, read from the declarations ----------------------------------------------
+def _check_unique(flow: type[Flow[Any]]) -> None:
+    """A name, command, action, payload or personal question belongs to one flow: a second
+    claim would leave one of the two flows unreachable without a word."""
+    for other in FLOWS.values():
+        claims = {
+            "name": {flow.name} & {other.name},
+            "command": {flow.command} & {other.command} - {None},
+            "kb_action": {flow.kb_action} & {other.kb_action} - {None},
+            "payload": {flow.payload} & {other.payload} - {None},
+            "personal_intents": set(flow.personal_intents) & set(other.personal_intents),
+        }
+        for what, both in claims.items():
+            if both:
+                raise ValueError(f"flows {other.name!r} and {flow.name!r} both declare {what} {sorted(both)}")
+
+
 def flow_named(ctx: TurnContext, name: str | None) -> Flow[Any] | None:
     return ctx.core.flows.get(name) if name else None
 

@@ -111,3 +111,13 @@ async def test_a_group_is_offered_the_private_chat_unless_the_flow_allows_groups
     r = await other.send("/greet")
     assert r.texts == [t("greet.ask_name", "en")]
     assert group_commands() == ("help", "lang", "greet", "agent")
+
+
+def test_a_flow_claiming_what_another_declares_is_refused() -> None:
+    with pytest.raises(ValueError, match="both declare command"):
+
+        class LinkAgain(Flow[FlowData]):
+            name = "link_again"
+            command = "link"
+
+    assert "link_again" not in FLOWS
