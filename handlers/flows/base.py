@@ -249,8 +249,10 @@ def flow_of_personal_question(intent_id: str) -> Flow[Any] | None:
 
 
 def flow_commands(*, in_groups: bool = False) -> tuple[str, ...]:
-    """The commands flows declare (only those a group may start, with `in_groups`)."""
-    return tuple(f.command for f in FLOWS.values() if f.command and (f.in_groups or not in_groups))
+    """The commands flows declare (only those a group may start, with `in_groups`): those a chat
+    not linked to an account can use first, as a new seller needs them first."""
+    flows = sorted(FLOWS.values(), key=lambda f: f.needs_account)
+    return tuple(f.command for f in flows if f.command and (f.in_groups or not in_groups))
 
 
 # -- starting and going on ----------------------------------------------------------------------
