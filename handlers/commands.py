@@ -1,8 +1,9 @@
 """Slash commands and button presses.
 
-Commands: /start [payload], /help, /lang [zh|en], /cancel, /link, /stores, /limits, /agent.
-In a group they may carry the bot's name (`/help@sellerbot`). A pressed button is looked up
-in the conversation state; an unknown, expired or already-pressed button changes nothing.
+Commands: /start [payload], /help, /lang [zh|en], /cancel, the commands flows declare (/link,
+/stores, /limits), /agent. In a group they may carry the bot's name (`/help@sellerbot`). A
+pressed button is looked up in the conversation state; an unknown, expired or already-pressed
+button changes nothing.
 """
 
 from __future__ import annotations
@@ -11,15 +12,40 @@ import re
 
 from handlers import understanding
 from handlers.context import TurnContext
-from handlers.flows.base import FLOW_ENTRY_POINTS, continue_flow_after_interruption, start_flow
+from handlers.deep_links import read_payload
+from handlers.flows.base import (
+    continue_flow_after_interruption,
+    flow_commanded,
+    flow_commands,
+    flow_of_payload,
+    start_flow,
+)
+from handlers.handoff import hand_off, rate
+from handlers.in_flow import run_flow_choice
+from handlers.replies import LANGUAGES
 
 _COMMAND_RE = re.compile(r"^/([A-Za-z_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.DOTALL)
 
-COMMANDS = ("start", "help", "lang", "cancel", "link", "stores", "limits", "agent")
-# Deep-link payloads (`/start <payload>`) that open a flow (or a person) in the private chat,
-# optionally with the language of the group conversation they come from (`quota-en`).
-START_PAYLOADS = {name: name for name in FLOW_ENTRY_POINTS} | {"menu": "menu", "agent": "agent"}
-LANGUAGES = ("zh", "en")
+# The conversation's own commands, around those the flows declare; in a group the bot answers
+# questions only, so there the flows' commands are those of flows a group may start.
+_FIRST_COMMANDS = ("start", "help", "lang", "cancel")
+_FIRST_GROUP_COMMANDS = ("help", "lang")
+_LAST_COMMANDS = ("agent",)
+# Deep-link payloads that are not a flow's.
+_OTHER_PAYLOADS = ("menu", "agent")
+
+
+def command_names() -> tuple[str, ...]:
+    """Every command, in the order menus list them."""
+    return (*_FIRST_COMMANDS, *flow_commands(), *_LAST_COMMANDS)
+
+
+def group_commands() -> tuple[str, ...]:
+    """The commands a group chat's menu lists."""
+    return (*_FIRST_GROUP_COMMANDS, *flow_commands(in_groups=True), *_LAST_COMMANDS)
+
+
+COMMANDS = command_names()
 
 
 def parse_command(text: str, *, bot_username: str) -> tuple[str, str] | None:
@@ -39,17 +65,12 @@ def for_another_bot(text: str, *, bot_username: str) -> bool:
     return bool(match and match.group(2) and match.group(2).lower() != bot_username.lower())
 
 
-def start_payload(flow: str, lang: str) -> str:
-    """The deep-link payload that opens `flow` in the private chat, in the language `lang`."""
-    return f"{flow}-{lang}"
-
-
-def _read_payload(payload: str) -> tuple[str | None, str | None]:
-    """(target, language) of a deep-link payload; either may be None."""
-    name, _, lang = payload.strip().lower().rpartition("-")
-    if not name or lang not in LANGUAGES:
-        name, lang = payload.strip().lower(), ""
-    return START_PAYLOADS.get(name), lang or None
+def _payload_target(payload: str) -> str | None:
+    """What a deep link opens: a flow's name, "menu" or "agent"; None for an unknown payload."""
+    if payload in _OTHER_PAYLOADS:
+        return payload
+    flow = flow_of_payload(payload)
+    return flow.name if flow is not None else None
 
 
 async def run_command(ctx: TurnContext, name: str, argument: str) -> None:
@@ -62,22 +83,17 @@ async def run_command(ctx: TurnContext, name: str, argument: str) -> None:
         _lang(ctx, argument)
     elif name == "cancel":
         await cancel(ctx)
-    elif name == "link":
-        await start_flow(ctx, "link")
-    elif name == "stores":
-        await start_flow(ctx, "stores")
-    elif name == "limits":
-        await start_flow(ctx, "limits")
     elif name == "agent":
-        from handlers.handoff import hand_off
-
         await hand_off(ctx, reason="requested")
+    elif (flow := flow_commanded(name)) is not None:
+        await start_flow(ctx, flow.name)
     else:
-        ctx.say("commands.unknown", command=name, commands=COMMANDS)
+        ctx.say("commands.unknown", command=name, commands=command_names())
 
 
 async def _start(ctx: TurnContext, payload: str) -> None:
-    target, lang = _read_payload(payload) if payload else (None, None)
+    target, lang = read_payload(payload) if payload else (None, None)
+    target = _payload_target(target) if target else None
     if lang is not None:
         ctx.state.lang = lang
     if target and target != "menu" and not ctx.inbound.is_group:
@@ -122,8 +138,6 @@ async def cancel(ctx: TurnContext) -> None:
 
 
 async def press_button(ctx: TurnContext, button_id: str) -> None:
-    from handlers.flows.base import run_flow_choice
-
     state = ctx.state
     if state.was_pressed(button_id):
         ctx.refuse_button("buttons.already_pressed")
@@ -146,12 +160,8 @@ async def press_button(ctx: TurnContext, button_id: str) -> None:
     elif action == "lang":
         set_language(ctx, str(value))
     elif action == "agent":
-        from handlers.handoff import hand_off
-
         await hand_off(ctx, reason=str(value or "requested"))
     elif action == "rate":
-        from handlers.handoff import rate
-
         await rate(ctx, value)
     elif action == "none_of_these":
         understanding.not_understood(ctx)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from handlers import replies
+from handlers.deep_links import start_payload
 from handlers.state import ButtonMeaning, ConversationState
 from handlers.types import Button, ButtonKind, Inbound, Reply
 
@@ -77,10 +78,8 @@ class TurnContext:
         return made
 
     def private_chat_button(self, label: str, target: str) -> Button:
-        """A button that opens the private chat with the bot at `target` (a flow name, "agent"),
-        going on in this conversation's language."""
-        from handlers.commands import start_payload
-
+        """A button that opens the private chat with the bot at `target` (a flow's deep-link
+        payload, "agent"), going on in this conversation's language."""
         return Button(id=start_payload(target, self.lang), label=label, kind=ButtonKind.PRIVATE_CHAT)
 
     # -- the seller's account -------------------------------------------------------------
@@ -107,5 +106,4 @@ class TurnContext:
         """One effect per confirmed action: the key names the conversation, the flow's own id
         (fixed when the flow started) and the action, so a repeated confirm press or a redelivered
         message repeats nothing."""
-        flow_id = self.state.data.get("flow_id", "")
-        return f"conv{self.conversation_id}:{flow_id}:{action}"
+        return f"conv{self.conversation_id}:{self.state.flow_id}:{action}"

@@ -23,9 +23,13 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from faq.knowledge import KnowledgeBase
 from faq.normalize import detect_language, normalize
-from handlers import choices
+from handlers import choices, commands, understanding
 from handlers.apology import Apology
+from handlers.commands import for_another_bot
 from handlers.context import TurnContext
+from handlers.flows import FLOWS
+from handlers.handoff import while_with_agent
+from handlers.in_flow import run_flow_file, run_flow_text
 from handlers.parsing import is_cancel_word
 from handlers.state import ConversationState
 from handlers.types import Inbound, Replies, Reply, reply_to_json
@@ -91,14 +95,14 @@ class ConversationCore:
         options: CoreOptions | None = None,
         clock: Any = None,
     ) -> None:
-        from handlers.flows import FLOWS  # the flows import this module's types
-
         self.sessions = sessions
         self.policy = policy
         self.knowledge = knowledge
         self.matcher = matcher
         self.mail = mail
         self.options = options or CoreOptions()
+        # Every flow the modules of handlers/flows declare (a flow module imports the turn
+        # context, which names this class for type checking only: no import cycle).
         self.flows = FLOWS
         self._clock = clock or (lambda: datetime.now(UTC))
 
@@ -126,8 +130,6 @@ class ConversationCore:
     def _addressed_in_group(self, inbound: Inbound) -> bool:
         """A group message is for the bot if the channel says so, unless it is a command for
         another bot of the group (`/help@otherbot`, which a channel may count as addressed)."""
-        from handlers.commands import for_another_bot
-
         if not inbound.addressed_to_bot:
             return False
         return not for_another_bot(inbound.text, bot_username=self.options.bot_username)
@@ -152,8 +154,6 @@ class ConversationCore:
             )
             ctx.knows_account(loaded.account_id)
             if loaded.in_handoff:
-                from handlers.handoff import while_with_agent
-
                 await while_with_agent(ctx)
             else:
                 await self._dispatch(ctx)
@@ -173,9 +173,6 @@ class ConversationCore:
         raise RuntimeError("conversation state kept changing concurrently")
 
     async def _dispatch(self, ctx: TurnContext) -> None:
-        from handlers import commands, understanding
-        from handlers.flows.base import run_flow_file, run_flow_text
-
         inbound = ctx.inbound
         text = inbound.text.strip()
         if len(text) > MAX_TEXT_CHARS:

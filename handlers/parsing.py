@@ -7,14 +7,14 @@ import re
 import unicodedata
 from datetime import date, timedelta
 
+from faq.normalize import normalize
+
 # Words that, typed alone, cancel: end a flow, or leave the queue for a person (one list for
 # both). Ordinary English words such as "stop" are left out: a store may well be called "Stop".
 CANCEL_WORDS = {"cancel", "取消", "退出", "算了"}
 
 
 def is_cancel_word(text: str) -> bool:
-    from faq.normalize import normalize
-
     return normalize(text) in CANCEL_WORDS
 
 

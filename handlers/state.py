@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import secrets
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Self
 
 from faq.normalize import detect_language
 
@@ -19,6 +19,27 @@ from faq.normalize import detect_language
 LIVE_BUTTON_GROUPS = 4
 # Pressed button ids remembered, so a second click is told "already done", not "expired".
 REMEMBERED_PRESSES = 30
+
+
+@dataclass
+class FlowData:
+    """The answers a flow has collected, as stored in the conversation state. Each flow extends it
+    with its own fields (all with defaults). A state stored by another version of the bot loads:
+    unknown keys are dropped and missing ones take their defaults."""
+
+    # This run of the flow: its buttons and its actions' idempotency keys name it.
+    flow_id: str = ""
+    # An answer is being changed from the summary: once given, the flow returns there.
+    editing: bool = False
+
+    @classmethod
+    def from_json(cls, stored: dict[str, Any]) -> Self:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in stored.items() if k in names})
+
+    def to_json(self) -> dict[str, Any]:
+        # The fields are JSON values (str, int, bool, None): no deep copy needed.
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass
@@ -34,7 +55,8 @@ class ConversationState:
     lang: str
     flow: str | None = None
     step: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    # The flow's answers: its `FlowData` once the flow has read them, the stored JSON until then.
+    data: FlowData | dict[str, Any] = field(default_factory=dict)
     buttons: dict[str, ButtonMeaning] = field(default_factory=dict)
     pressed: list[str] = field(default_factory=list)
     group_seq: int = 0
@@ -56,7 +78,7 @@ class ConversationState:
         # lang, flow and step have columns of their own on the conversation row. (Written out, not
         # dataclasses.asdict: this runs at every turn, and asdict deep-copies field by field.)
         return {
-            "data": copy.deepcopy(self.data),
+            "data": self.data.to_json() if isinstance(self.data, FlowData) else copy.deepcopy(self.data),
             "buttons": {bid: asdict(meaning) for bid, meaning in self.buttons.items()},
             "pressed": list(self.pressed),
             "group_seq": self.group_seq,
@@ -82,8 +104,15 @@ class ConversationState:
         return cls(lang=lang, flow=flow, step=step, buttons=buttons, **kwargs)
 
     # -- flows -------------------------------------------------------------------------------
-    def enter(self, flow: str, step: str, **data: Any) -> None:
-        self.flow, self.step, self.data = flow, step, dict(data)
+    def enter(self, flow: str, step: str, data: FlowData) -> None:
+        self.flow, self.step, self.data = flow, step, data
+
+    @property
+    def flow_id(self) -> str:
+        """The id of the flow run in progress ("" outside a flow)."""
+        if isinstance(self.data, FlowData):
+            return self.data.flow_id
+        return str(self.data.get("flow_id", ""))
 
     def follow_language(self, text: str) -> None:
         """Reply in the language `text` is written in, unless the seller chose one with /lang."""

@@ -8,21 +8,12 @@ button opens the private chat instead, since actions and account data are privat
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from faq.modes import Mode, mode_of
 from handlers.context import TurnContext, Understanding
+from handlers.flows.base import flow_named, flow_of_action, flow_of_personal_question, start_flow
+from handlers.handoff import hand_off
 
-# A knowledge-base action -> the flow that performs it.
-ACTION_FLOWS = {
-    "send_reset_link": "password_reset",
-    "change_email": "change_email",
-    "show_limits": "limits",
-    "open_store": "open_store",
-    "request_increase": "quota",
-    "show_stores": "stores",
-    "book_pickup": "pickup",
-}
 # The topics of the menu (/help, /start, after a miss), in this order.
 MENU_INTENTS = (
     "registration",
@@ -42,18 +33,6 @@ MISSES_BEFORE_AGENT = 2
 def intent_title(ctx: TurnContext, intent_id: str) -> str:
     intent = ctx.core.knowledge.intents.get(intent_id)
     return intent.title[ctx.lang] if intent else intent_id
-
-
-# Intents whose personal questions ("我的店铺有哪些", "how many stores can I still open") are
-# answered from the seller's account, by these flows.
-PERSONAL_FLOWS = {
-    "store_management": "stores",
-    "store_limits": "limits",
-    "open_store": "limits",
-    "quota_increase": "limits",
-    "kyc": "status",
-    "payment_account": "status",
-}
 
 
 async def respond(ctx: TurnContext, text: str) -> None:
@@ -81,44 +60,32 @@ def flow_for_request(intent_id: str, action: str | None, text: str) -> str | Non
     """The flow a request starts: the intent's action, unless the words settle it otherwise."""
     if intent_id in ("open_store", "quota_increase", "store_limits") and _OPENING_A_STORE.search(text):
         return "open_store"
-    return ACTION_FLOWS.get(action or "")
-
-
-def answers_in_request(flow: str, text: str) -> dict[str, Any]:
-    """What the request already says that the flow would ask ("raise my listing limit": which
-    limit), so that the seller is not asked it again."""
-    from handlers.flows.quota import kind_named_in
-
-    if flow == "quota" and (kind := kind_named_in(text)) is not None:
-        return {"kind": kind}
-    return {}
+    flow = flow_of_action(action)
+    return flow.name if flow is not None else None
 
 
 async def _act_on(ctx: TurnContext, intent_id: str, mode: Mode, text: str) -> bool:
     """Start what a request asks for, or look up what a personal question asks about; False when
     the message is a question to answer (the caller answers it)."""
-    from handlers.flows.base import start_flow
-
     intent = ctx.core.knowledge.intents.get(intent_id)
     if intent is None or intent_id == "human_agent":
         return False
-    if mode == "personal" and intent_id in PERSONAL_FLOWS:
+    personal = flow_of_personal_question(intent_id)
+    if mode == "personal" and personal is not None:
         ctx.state.misses = 0
-        await start_flow(ctx, PERSONAL_FLOWS[intent_id])
+        await start_flow(ctx, personal.name)
         return True
-    flow = flow_for_request(intent_id, intent.action, text)
+    flow = flow_named(ctx, flow_for_request(intent_id, intent.action, text))
     if mode == "request" and flow is not None:
         ctx.state.misses = 0
-        ctx.say("understanding.on_it", action=ctx.text(f"actions.{flow}"))
-        await start_flow(ctx, flow, answers_in_request(flow, text) or None)
+        ctx.say("understanding.on_it", action=ctx.text(f"actions.{flow.name}"))
+        await start_flow(ctx, flow.name, flow.answers_in(text))
         return True
     return False
 
 
 async def answer_intent(ctx: TurnContext, intent_id: str, *, chosen: bool = False) -> None:
     """The knowledge-base answer of an intent, with its action button if it has one."""
-    from handlers.handoff import hand_off
-
     knowledge = ctx.core.knowledge
     if intent_id not in knowledge.intents:
         not_understood(ctx)
@@ -130,15 +97,14 @@ async def answer_intent(ctx: TurnContext, intent_id: str, *, chosen: bool = Fals
         await hand_off(ctx, reason="requested")
         return
     answer = knowledge.render(intent_id, ctx.lang, ctx.core.policy)
-    action = knowledge.intents[intent_id].action
-    flow = ACTION_FLOWS.get(action or "")
+    flow = flow_of_action(knowledge.intents[intent_id].action)
     buttons = []
     if flow is not None:
-        label = ctx.text(f"actions.{flow}")
-        if ctx.inbound.is_group:
-            buttons = [ctx.private_chat_button(label, flow)]
-        else:
-            buttons = ctx.buttons((label, "flow", flow))
+        label = ctx.text(f"actions.{flow.name}")
+        if not ctx.inbound.is_group or flow.in_groups:
+            buttons = ctx.buttons((label, "flow", flow.name))
+        elif flow.payload:
+            buttons = [ctx.private_chat_button(label, flow.payload)]
     ctx.say_text(answer, buttons=buttons)
 
 

@@ -207,10 +207,24 @@ class Chat:
         )
         return rows[0] if rows else None
 
-    async def where(self) -> tuple[str | None, str | None]:
-        """(flow, step) the conversation is at."""
+    async def in_a_flow(self) -> bool:
+        """Whether the stored conversation is in the middle of a flow (where the seller cannot ask:
+        while a person has the conversation, the bot is silent)."""
         row = await self.conversation()
-        return (row.flow, row.step) if row is not None else (None, None)
+        return row is not None and row.flow is not None
+
+    async def asked(self) -> list[str]:
+        """What the bot is waiting for, as the seller can find out: /help shows the topics and, in
+        the middle of a flow, says that it goes on and asks the step's question again; [] outside a
+        flow. The last answer stays the one before (its buttons are still live)."""
+        last = self.last
+        menu, *rest = (await self.send("/help")).replies
+        self.last = last
+        assert menu.buttons, "/help shows the topics"
+        if not rest:
+            return []
+        assert rest[0].text in {t("flows.resume", lang) for lang in replies.LANGUAGES}, rest
+        return [reply.text for reply in rest[1:]]
 
     async def turns(self) -> list[Turn]:
         row = await self.conversation()

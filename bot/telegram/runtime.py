@@ -57,12 +57,12 @@ from bot.telegram.sender import Sender
 from bot.telegram.translate import CHANNEL, BotIdentity
 from bot.telegram.webhook import build_web_app, derived_secret
 from handlers import replies
-from handlers.commands import COMMANDS
+from handlers.commands import COMMANDS, group_commands
 
 log = logging.getLogger(__name__)
 
 # In groups the bot answers questions only; account commands there offer the private chat.
-GROUP_COMMANDS = ("help", "lang", "agent")
+GROUP_COMMANDS = group_commands()
 
 
 def build_dispatcher(dependencies: Dependencies, *, extra_routers: Sequence[Router] = ()) -> Dispatcher:

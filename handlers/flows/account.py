@@ -2,6 +2,7 @@
 the account's status (KYC, payout account, rating).
 
 Private chat only (account data never appears in a group), and only for a linked chat user.
+They answer at once: no steps, nothing collected.
 """
 
 from __future__ import annotations
@@ -9,13 +10,18 @@ from __future__ import annotations
 from handlers.context import TurnContext
 from handlers.flows.base import Flow
 from handlers.helpers import explain_refusal, load_account
+from handlers.state import FlowData
 from services.explain import label
 from services.results import refuse
 from services.stores import account_blockers, list_stores
 
 
-class StoresFlow(Flow):
+class StoresFlow(Flow[FlowData]):
     name = "stores"
+    command = "stores"
+    kb_action = "show_stores"
+    payload = "stores"
+    personal_intents = ("store_management",)
 
     async def begin(self, ctx: TurnContext) -> None:
         account_id = await ctx.account_id()
@@ -46,12 +52,13 @@ class StoresFlow(Flow):
         ]
         ctx.say("account.stores", stores=rows)
 
-    async def prompt(self, ctx: TurnContext) -> None:  # no steps
-        return None
 
-
-class LimitsFlow(Flow):
+class LimitsFlow(Flow[FlowData]):
     name = "limits"
+    command = "limits"
+    kb_action = "show_limits"
+    payload = "limits"
+    personal_intents = ("store_limits", "open_store", "quota_increase")
 
     async def begin(self, ctx: TurnContext) -> None:
         account = await load_account(ctx)
@@ -85,15 +92,13 @@ class LimitsFlow(Flow):
             # them, with nothing submitted.
             explain_refusal(ctx, refuse(*account.increase_blockers))
 
-    async def prompt(self, ctx: TurnContext) -> None:
-        return None
 
-
-class StatusFlow(Flow):
+class StatusFlow(Flow[FlowData]):
     """The account's status: is KYC approved, is a payout account bound, and what of the account
     stops stores from selling."""
 
     name = "status"
+    personal_intents = ("kyc", "payment_account")
 
     async def begin(self, ctx: TurnContext) -> None:
         account = await load_account(ctx)
@@ -110,6 +115,3 @@ class StatusFlow(Flow):
             rating=label("rating", account.rating.value, ctx.lang),
             blockers=[label("blocker", b, ctx.lang) for b in blockers],
         )
-
-    async def prompt(self, ctx: TurnContext) -> None:
-        return None

@@ -1,98 +1,176 @@
-"""Multi-step flows: how a flow starts, takes answers, is interrupted by a question and goes on.
+"""What every flow is: a declaration of how a seller reaches it, a table of its steps, and the
+answers it collects; and how a flow starts, links the account first, and goes on afterwards.
 
 A flow is a small state machine whose step and collected answers live in the conversation
 state. Every answer is validated with the service rules as it is given, the seller can
 correct any answer from the summary, and nothing changes until the seller confirms.
 
-A message typed during a flow is first offered to the current step. If the step cannot use
-it and the matcher recognises a question, the question is answered and the step asked again:
-the flow goes on. Where a step takes free text (a store title, an address), almost anything
-is a valid answer, so only a message that looks like a question and that the matcher is sure
-about interrupts the flow. At the other steps (an e-mail address, a code, a choice), a message
-the step cannot use is a wrong answer unless it looks like a question or asks for a person: the
-step says what is wrong with it rather than answering "not-an-email" as a question about
-e-mail. After a message a step cannot use, the step's buttons are shown again, at hand.
+Declaring a subclass of `Flow` with a `name` registers it in `FLOWS`; the commands, deep-link
+payloads, answer buttons and personal questions that open flows are all read from these
+declarations (see `handlers.flows` for the recipe).
 """
 
 from __future__ import annotations
 
-import re
 import secrets
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from types import MappingProxyType
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
-from handlers.context import TurnContext, Understanding
+from handlers.context import TurnContext
+from handlers.handoff import hand_off
+from handlers.state import FlowData
 from handlers.types import InboundFile
 
-# Flows a deep link or an action button may open.
-FLOW_ENTRY_POINTS = (
-    "link",
-    "open_store",
-    "quota",
-    "password_reset",
-    "change_email",
-    "pickup",
-    "stores",
-    "limits",
-)
 # The value of every flow's Cancel button (see `Flow.cancel_choice`).
 CANCEL = "cancel"
-# Intents that never interrupt a flow (a "thanks" or "ok" mid-flow is not a question).
-NOT_INTERRUPTING = {"smalltalk"}
-_QUESTION_RE = re.compile(
-    r"[?？]|吗|么|怎|如何|多少|几|哪|为什么|能不能|可以|是否|啥|什么|"
-    r"\b(how|what|why|when|where|which|can|could|do|does|is|are|should|may)\b",
-    re.IGNORECASE,
-)
+
+AnswersT = TypeVar("AnswersT", bound=FlowData)
 
 
-def looks_like_question(text: str) -> bool:
-    return bool(_QUESTION_RE.search(text))
+class Answer(Enum):
+    """How a step is answered, which decides what a message the step cannot use is taken for
+    (see `handlers.in_flow`)."""
+
+    # A value (an e-mail address, a code): what is not one may be a question.
+    TYPED = "typed"
+    # Almost anything is a valid answer (a store title, an address): only a message that looks
+    # like a question, and that the matcher is sure about, interrupts the flow.
+    FREE_TEXT = "free_text"
+    # A choice among buttons: typed words can only be a question or a request.
+    BUTTONS = "buttons"
 
 
-class Flow:
-    """Base of every flow. Subclasses set `name`, implement `begin` and `prompt`, and whichever
-    of `on_text`, `on_choice`, `on_file` their steps need."""
+@dataclass(frozen=True)
+class On:
+    """What one step does, as the flow's `steps` table lists it: how it asks its question and
+    what it takes. Each handler is a method of the flow, called with the flow as `self`."""
+
+    ask: Callable[[Any, TurnContext], Awaitable[None]]
+    # A typed answer: True if it was the step's answer (valid or not, the replies say what
+    # happened); False if the step cannot use it, so it may be a question instead.
+    text: Callable[[Any, TurnContext, str], Awaitable[bool]] | None = None
+    # A press of one of the step's buttons, with its value (by default the step is asked again).
+    choice: Callable[[Any, TurnContext, Any], Awaitable[None]] | None = None
+    # A file sent at this step (at a step without one, a file is unexpected).
+    file: Callable[[Any, TurnContext, InboundFile], Awaitable[None]] | None = None
+    answer: Answer = Answer.TYPED
+
+
+def step_table(steps: dict[Any, On]) -> Mapping[StrEnum, On]:
+    """A flow's `steps`: each step of its `StrEnum` and what it does (read-only)."""
+    return MappingProxyType(steps)
+
+
+# Every flow, by name, in the order the modules declared them.
+FLOWS: dict[str, Flow[Any]] = {}
+
+
+class Flow(Generic[AnswersT]):
+    """Base of every flow. A subclass declares its `name`, how it is reached (`command`,
+    `kb_action`, `payload`, `personal_intents`, `in_groups`), its `Step` enum with the `steps`
+    table, and the dataclass of its answers (`answers_type`); it implements `begin`."""
 
     name: ClassVar[str]
+    # `/<command>` starts it.
+    command: ClassVar[str | None] = None
+    # The knowledge-base action it performs: an answer with this action offers a button that
+    # starts it, and a request for it ("帮我开个店") starts it at once.
+    kb_action: ClassVar[str | None] = None
+    # `/start <payload>` (a deep link, a group's private-chat button) opens it in the private chat.
+    payload: ClassVar[str | None] = None
+    # Intents whose personal questions ("我的店铺有哪些") it answers from the seller's account.
+    personal_intents: ClassVar[tuple[str, ...]] = ()
+    # A group may start it; otherwise a group is offered the private chat (account data and
+    # actions are private).
+    in_groups: ClassVar[bool] = False
     needs_account: ClassVar[bool] = True
-    private_only: ClassVar[bool] = True
+    answers_type: ClassVar[type[FlowData]] = FlowData
+    # The step table, as python-telegram-bot's `ConversationHandler(states=…)`: each step of the
+    # flow's own `StrEnum` (whose values are what the conversation state stores) and what it does.
+    steps: ClassVar[Mapping[StrEnum, On]] = MappingProxyType({})
+    # Derived from `steps`, by how each is answered.
     free_text_steps: ClassVar[frozenset[str]] = frozenset()
-    # Steps answered with buttons: typed words there can only be a question or a request.
     button_steps: ClassVar[frozenset[str]] = frozenset()
     file_steps: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        steps = cls.steps.items()
+        cls.free_text_steps = frozenset(s.value for s, on in steps if on.answer is Answer.FREE_TEXT)
+        cls.button_steps = frozenset(s.value for s, on in steps if on.answer is Answer.BUTTONS)
+        cls.file_steps = frozenset(s.value for s, on in steps if on.file is not None)
+        if "name" in cls.__dict__:
+            _check_unique(cls)
+            FLOWS[cls.name] = cls()
 
     # -- to implement -----------------------------------------------------------------------
     async def begin(self, ctx: TurnContext) -> None:
         raise NotImplementedError
 
+    async def resume(self, ctx: TurnContext, answers: AnswersT) -> None:
+        """Go on after the account was linked, or after a request that already said some answers
+        (`answers`: those `link_first` kept, or `answers_in`); by default the flow starts over."""
+        await self.begin(ctx)
+
+    def answers_in(self, text: str) -> AnswersT | None:
+        """What a request already says that the flow would ask ("raise my listing limit": which
+        limit), so that the seller is not asked it again; None when it says nothing."""
+        return None
+
+    # -- the current step -------------------------------------------------------------------
+    def _on(self, ctx: TurnContext) -> On | None:
+        # A StrEnum member hashes and compares as its value: the stored step finds its entry.
+        return self.steps.get(cast(StrEnum, ctx.state.step)) if ctx.state.step is not None else None
+
     async def prompt(self, ctx: TurnContext) -> None:
         """Ask the current step's question again (after an interruption or a bad answer)."""
-        raise NotImplementedError
+        on = self._on(ctx)
+        if on is not None:
+            await on.ask(self, ctx)
 
     async def on_text(self, ctx: TurnContext, text: str) -> bool:
-        """Take a typed answer. True if it was the step's answer (valid or not, the replies say
-        what happened); False if the step cannot use it, so it may be a question instead."""
-        return False
+        """Offer a typed message to the current step (see `On.text`)."""
+        on = self._on(ctx)
+        return on is not None and on.text is not None and await on.text(self, ctx, text)
 
     async def on_choice(self, ctx: TurnContext, value: Any) -> None:
-        await self.prompt(ctx)
+        on = self._on(ctx)
+        if on is not None and on.choice is not None:
+            await on.choice(self, ctx, value)
+        else:
+            await self.prompt(ctx)
 
     async def on_file(self, ctx: TurnContext, file: InboundFile) -> None:
+        on = self._on(ctx)
+        if on is not None and on.file is not None:
+            await on.file(self, ctx, file)
+            return
         ctx.say("files.unexpected")
         await self.prompt(ctx)
 
-    async def resume(self, ctx: TurnContext, data: dict[str, Any]) -> None:
-        """Go on after the account was linked, with the answers `link_first` kept (`data`);
-        by default the flow starts over."""
-        await self.begin(ctx)
-
     # -- helpers for subclasses -------------------------------------------------------------
-    def enter(self, ctx: TurnContext, step: str, **data: Any) -> None:
-        """Start this flow at `step`; `flow_id` makes the flow's idempotency keys unique."""
-        ctx.state.enter(self.name, step, flow_id=secrets.token_hex(6), **data)
+    def answers(self, ctx: TurnContext) -> AnswersT:
+        """The answers collected so far, as this flow's dataclass (read from the stored JSON the
+        first time in a turn; changes to it are saved with the state)."""
+        data = ctx.state.data
+        if not isinstance(data, self.answers_type):
+            stored = data.to_json() if isinstance(data, FlowData) else data
+            data = self.answers_type.from_json(stored)
+            ctx.state.data = data
+        return cast(AnswersT, data)
 
-    def goto(self, ctx: TurnContext, step: str) -> None:
-        ctx.state.step = step
+    def enter(self, ctx: TurnContext, step: StrEnum, answers: AnswersT | None = None) -> None:
+        """Start this flow at `step`; the new `flow_id` makes the flow's idempotency keys unique."""
+        data = answers if answers is not None else cast(AnswersT, self.answers_type())
+        data.flow_id = secrets.token_hex(6)
+        data.editing = False
+        ctx.state.enter(self.name, step.value, data)
+
+    def goto(self, ctx: TurnContext, step: StrEnum) -> None:
+        ctx.state.step = step.value
 
     def finish(self, ctx: TurnContext) -> None:
         ctx.state.leave_flow()
@@ -101,21 +179,26 @@ class Flow:
         """The (label, value) of a step's Cancel button; pressing it ends the flow, changing nothing."""
         return (ctx.text("actions.cancel"), CANCEL)
 
-    async def edit(self, ctx: TurnContext, step: str) -> None:
+    async def use_buttons(self, ctx: TurnContext, text: str) -> bool:
+        """The `On.text` of a step answered only with its buttons."""
+        ctx.say("flows.use_buttons")
+        return False
+
+    async def edit(self, ctx: TurnContext, step: StrEnum) -> None:
         """Go back to `step` to change an answer; once answered, the flow returns to the summary."""
-        ctx.state.data["editing"] = True
+        self.answers(ctx).editing = True
         self.goto(ctx, step)
         await self.prompt(ctx)
 
-    def next_step(self, ctx: TurnContext, step: str) -> str:
-        """`step`, or the summary while an answer is being changed from it."""
-        return "summary" if ctx.state.data.get("editing") else step
+    def next_step(self, ctx: TurnContext, step: StrEnum, summary: StrEnum) -> StrEnum:
+        """`step`, or the `summary` while an answer is being changed from it."""
+        return summary if self.answers(ctx).editing else step
 
     def choices(self, ctx: TurnContext, *specs: tuple[str, Any]) -> list:
         """Buttons for the current step: (label, value). A press is only taken while this run of
         the flow is still at that step; an older button (of an earlier step, or of a run that was
         cancelled, whose summary said something else) is answered as expired."""
-        step, run = ctx.state.step, ctx.state.data.get("flow_id")
+        step, run = ctx.state.step, ctx.state.flow_id
         return ctx.buttons(
             *[
                 (label, "choice", {"flow": self.name, "step": step, "run": run, "value": v})
@@ -124,40 +207,89 @@ class Flow:
         )
 
 
-def flow_named(ctx: TurnContext, name: str | None) -> Flow | None:
+# -- the registries, read from the declarations ----------------------------------------------
+def _check_unique(flow: type[Flow[Any]]) -> None:
+    """A name, command, action, payload or personal question belongs to one flow: a second
+    claim would leave one of the two flows unreachable without a word."""
+    for other in FLOWS.values():
+        claims = {
+            "name": {flow.name} & {other.name},
+            "command": {flow.command} & {other.command} - {None},
+            "kb_action": {flow.kb_action} & {other.kb_action} - {None},
+            "payload": {flow.payload} & {other.payload} - {None},
+            "personal_intents": set(flow.personal_intents) & set(other.personal_intents),
+        }
+        for what, both in claims.items():
+            if both:
+                raise ValueError(f"flows {other.name!r} and {flow.name!r} both declare {what} {sorted(both)}")
+
+
+def flow_named(ctx: TurnContext, name: str | None) -> Flow[Any] | None:
     return ctx.core.flows.get(name) if name else None
 
 
-async def start_flow(ctx: TurnContext, name: str, resume_data: dict[str, Any] | None = None) -> None:
-    """Open a flow: in a group, offer the private chat instead; without a linked account, link
-    first and come back to this flow. `resume_data`: answers kept while the account was linked."""
-    if name == "agent":
-        from handlers.handoff import hand_off
+def flow_commanded(command: str) -> Flow[Any] | None:
+    """The flow `/<command>` starts."""
+    return next((f for f in FLOWS.values() if f.command == command), None)
 
+
+def flow_of_payload(payload: str) -> Flow[Any] | None:
+    """The flow a deep link's payload opens."""
+    return next((f for f in FLOWS.values() if f.payload == payload), None)
+
+
+def flow_of_action(action: str | None) -> Flow[Any] | None:
+    """The flow that performs a knowledge-base action."""
+    return next((f for f in FLOWS.values() if action and f.kb_action == action), None)
+
+
+def flow_of_personal_question(intent_id: str) -> Flow[Any] | None:
+    """The flow that answers a personal question about `intent_id` from the seller's account."""
+    return next((f for f in FLOWS.values() if intent_id in f.personal_intents), None)
+
+
+def flow_commands(*, in_groups: bool = False) -> tuple[str, ...]:
+    """The commands flows declare (only those a group may start, with `in_groups`): those a chat
+    not linked to an account can use first, as a new seller needs them first."""
+    flows = sorted(FLOWS.values(), key=lambda f: f.needs_account)
+    return tuple(f.command for f in flows if f.command and (f.in_groups or not in_groups))
+
+
+# -- starting and going on ----------------------------------------------------------------------
+async def start_flow(ctx: TurnContext, name: str, answers: FlowData | dict[str, Any] | None = None) -> None:
+    """Open a flow: in a group, offer the private chat instead; without a linked account, link
+    first and come back to this flow. `answers`: those it already has (kept while the account
+    was linked, as stored, or said in the request); the flow resumes with them."""
+    if name == "agent":
         await hand_off(ctx, reason="requested")
         return
     flow = flow_named(ctx, name)
     if flow is None:
         ctx.refuse_button()
         return
-    if ctx.inbound.is_group and flow.private_only:
+    if ctx.inbound.is_group and not flow.in_groups:
         label = ctx.text(f"actions.{name}")
-        ctx.say("group.private_only", buttons=[ctx.private_chat_button(label, name)])
+        buttons = [ctx.private_chat_button(label, flow.payload)] if flow.payload else []
+        ctx.say("group.private_only", buttons=buttons)
         return
     ctx.state.leave_flow()
+    stored = answers.to_json() if isinstance(answers, FlowData) else dict(answers or {})
     if flow.needs_account and await ctx.account_id() is None:
-        await link_first(ctx, name, resume_data or {})
+        await link_first(ctx, name, stored)
         return
-    if resume_data:
-        await flow.resume(ctx, resume_data)
+    if stored:
+        await flow.resume(ctx, flow.answers_type.from_json(stored))
     else:
         await flow.begin(ctx)
 
 
-async def link_first(ctx: TurnContext, name: str, data: dict[str, Any]) -> None:
-    """Link the chat to an account, then go on with flow `name`, handing it `data` (answers it
+async def link_first(ctx: TurnContext, name: str, answers: FlowData | dict[str, Any]) -> None:
+    """Link the chat to an account, then go on with flow `name`, handing it `answers` (those it
     already has, e.g. the pickup city, so the seller is not asked again)."""
-    ctx.state.resume_flow, ctx.state.resume_data = name, dict(data)
+    stored = answers.to_json() if isinstance(answers, FlowData) else dict(answers)
+    stored.pop("flow_id", None)  # the flow starts a new run once linked
+    stored.pop("editing", None)
+    ctx.state.resume_flow, ctx.state.resume_data = name, stored
     link = flow_named(ctx, "link")
     assert link is not None
     await link.begin(ctx)
@@ -177,131 +309,3 @@ async def continue_flow_after_interruption(ctx: TurnContext) -> None:
     if flow is not None:
         ctx.say("flows.resume")
         await flow.prompt(ctx)
-
-
-async def run_flow_text(ctx: TurnContext, text: str) -> None:
-    flow = flow_named(ctx, ctx.state.flow)
-    if flow is None:  # a flow of an older version of the bot
-        ctx.state.leave_flow()
-        ctx.say("flows.lost")
-        return
-    if _offer_switch(ctx, flow, text):
-        return
-    if ctx.state.step in flow.free_text_steps:
-        if looks_like_question(text) and await _answer_if_question(
-            ctx, text, ctx.core.options.interrupt_score
-        ):
-            return
-        await flow.on_text(ctx, text)
-        return
-    mark = len(ctx.replies)
-    if await flow.on_text(ctx, text):
-        return
-    if (looks_like_question(text) or _asks_for_a_person(ctx, text)) and await _answer_if_question(
-        ctx, text, 0.0, drop_from=mark
-    ):
-        return
-    # At a step answered with buttons, words the knowledge base understands with confidence
-    # ("忘记密码了") are answered, then the step is asked again.
-    if ctx.state.step in flow.button_steps and await _answer_if_question(
-        ctx, text, ctx.core.options.interrupt_score, drop_from=mark
-    ):
-        return
-    # Neither an answer nor a question: the step's own explanation stands, with its buttons.
-    if len(ctx.replies) == mark:
-        await flow.prompt(ctx)
-    elif not any(reply.buttons for reply in ctx.replies[mark:]):
-        await _show_buttons_again(ctx, flow)
-
-
-def _offer_switch(ctx: TurnContext, flow: Flow, text: str) -> bool:
-    """A request for another action in the middle of this one ("帮我预约揽收" while opening a
-    store): ask whether to finish this one first or switch (nothing is lost by asking)."""
-    from faq.modes import mode_of
-    from handlers.understanding import flow_for_request
-
-    if mode_of(text) != "request":
-        return False
-    match = ctx.core.matcher.match(text)
-    intent = ctx.core.knowledge.intents.get(match.intent)
-    if match.decision != "answer" or intent is None or float(match.score) < ctx.core.options.interrupt_score:
-        return False
-    other = flow_for_request(match.intent, intent.action, text)
-    if other is None or other == flow.name or other not in ctx.core.flows:
-        return False
-    current, wanted = ctx.text(f"actions.{flow.name}"), ctx.text(f"actions.{other}")
-    ctx.say(
-        "flows.switch",
-        current=current,
-        other=wanted,
-        buttons=ctx.buttons(
-            (ctx.text("flows.stay", current=current), "resume", None),
-            (ctx.text("flows.go", other=wanted), "flow", other),
-        ),
-    )
-    return True
-
-
-def _asks_for_a_person(ctx: TurnContext, text: str) -> bool:
-    """ "转人工", "I want to talk to a person": always heard, question or not."""
-    match = ctx.core.matcher.match(text)
-    return match.decision == "answer" and match.intent == "human_agent"
-
-
-async def _show_buttons_again(ctx: TurnContext, flow: Flow) -> None:
-    """Ask the step again if it is answered with buttons (a channel may not keep older ones at
-    hand, as the console does not); a step answered by typing needs no second question."""
-    start = len(ctx.replies)
-    await flow.prompt(ctx)
-    if not any(reply.buttons for reply in ctx.replies[start:]):
-        del ctx.replies[start:]
-
-
-async def _answer_if_question(
-    ctx: TurnContext, text: str, min_score: float, drop_from: int | None = None
-) -> bool:
-    from handlers.understanding import answer_intent
-
-    match = ctx.core.matcher.match(text)
-    if match.decision != "answer" or match.intent in NOT_INTERRUPTING or float(match.score) < min_score:
-        return False
-    if drop_from is not None:
-        del ctx.replies[drop_from:]
-    ctx.state.follow_language(text)
-    ctx.understood = Understanding(intent=match.intent, score=float(match.score), decision=match.decision)
-    current = ctx.state.flow
-    await answer_intent(ctx, match.intent)
-    if ctx.state.flow == current and not ctx.handed_off:
-        await continue_flow_after_interruption(ctx)
-    return True
-
-
-async def run_flow_file(ctx: TurnContext, file: InboundFile) -> None:
-    flow = flow_named(ctx, ctx.state.flow)
-    if flow is None:
-        ctx.say("files.unexpected_no_flow")
-        return
-    if ctx.state.step not in flow.file_steps:
-        ctx.say("files.unexpected")
-        await flow.prompt(ctx)
-        return
-    await flow.on_file(ctx, file)
-
-
-async def run_flow_choice(ctx: TurnContext, value: Any) -> None:
-    flow = flow_named(ctx, ctx.state.flow)
-    if (
-        flow is None
-        or not isinstance(value, dict)
-        or value.get("flow") != flow.name
-        or value.get("step") != ctx.state.step
-        or value.get("run") != ctx.state.data.get("flow_id")
-    ):
-        ctx.refuse_button()
-        await continue_flow_after_interruption(ctx)
-        return
-    if value.get("value") == CANCEL:
-        flow.finish(ctx)
-        ctx.say("commands.cancelled_short")
-        return
-    await flow.on_choice(ctx, value.get("value"))

@@ -7,91 +7,113 @@ conversation, and nothing changes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from handlers.context import TurnContext
-from handlers.flows.base import Flow
+from handlers.flows.base import Answer, Flow, On, step_table
+from handlers.handoff import hand_off
 from handlers.helpers import explain_refusal
+from handlers.state import FlowData
 from services.email_address import clean_email, is_valid_email
 from services.email_change import NeedsAgent, request_email_change
 from services.results import Refused, Rule, refuse
 from services.uscc import licence_violation, normalize_licence
 
 
-class ChangeEmailFlow(Flow):
+class Step(StrEnum):
+    LICENCE = "licence"
+    NEW_EMAIL = "new_email"
+    CONFIRM = "confirm"
+
+
+@dataclass
+class ChangeEmailAnswers(FlowData):
+    licence: str | None = None
+    new_email: str | None = None
+
+
+class ChangeEmailFlow(Flow[ChangeEmailAnswers]):
     name = "change_email"
-    button_steps = frozenset({"confirm"})
+    kb_action = "change_email"
+    payload = "change_email"
     needs_account = False
+    answers_type = ChangeEmailAnswers
 
     async def begin(self, ctx: TurnContext) -> None:
-        self.enter(ctx, "licence")
+        self.enter(ctx, Step.LICENCE)
         ctx.say("change_email.intro")
         await self.prompt(ctx)
 
-    async def prompt(self, ctx: TurnContext) -> None:
-        step, data = ctx.state.step, ctx.state.data
-        if step == "licence":
-            ctx.say("change_email.ask_licence")
-        elif step == "new_email":
-            ctx.say("change_email.ask_new_email")
-        elif step == "confirm":
-            buttons = self.choices(
-                ctx,
-                (ctx.text("actions.confirm"), "confirm"),
-                (ctx.text("change_email.edit_licence"), "edit_licence"),
-                (ctx.text("change_email.edit_email"), "edit_email"),
-                self.cancel_choice(ctx),
-            )
-            ctx.say(
-                "change_email.summary", buttons=buttons, licence=data["licence"], new_email=data["new_email"]
-            )
+    async def _ask_licence(self, ctx: TurnContext) -> None:
+        ctx.say("change_email.ask_licence")
 
-    async def on_text(self, ctx: TurnContext, text: str) -> bool:
-        step, data = ctx.state.step, ctx.state.data
-        if step == "licence":
-            bad_licence = licence_violation(text)
-            if bad_licence is not None:
-                if not any(ch.isdigit() for ch in normalize_licence(text)):
-                    ctx.say("change_email.licence_invalid_short")
-                    return False  # not a licence at all: maybe a question
-                explain_refusal(ctx, refuse(bad_licence))
-                return True
-            data["licence"] = normalize_licence(text)
-            self.goto(ctx, "confirm" if data.get("new_email") else "new_email")
-            await self.prompt(ctx)
+    async def _take_licence(self, ctx: TurnContext, text: str) -> bool:
+        bad_licence = licence_violation(text)
+        if bad_licence is not None:
+            if not any(ch.isdigit() for ch in normalize_licence(text)):
+                ctx.say("change_email.licence_invalid_short")
+                return False  # not a licence at all: maybe a question
+            explain_refusal(ctx, refuse(bad_licence))
             return True
-        if step == "new_email":
-            email = clean_email(text)
-            if not is_valid_email(email):
-                ctx.say("change_email.email_invalid")
-                return False
-            data["new_email"] = email
-            self.goto(ctx, "confirm")
-            await self.prompt(ctx)
-            return True
-        ctx.say("flows.use_buttons")
-        return False
+        answers = self.answers(ctx)
+        answers.licence = normalize_licence(text)
+        self.goto(ctx, Step.CONFIRM if answers.new_email else Step.NEW_EMAIL)
+        await self.prompt(ctx)
+        return True
 
-    async def on_choice(self, ctx: TurnContext, value: Any) -> None:
-        if ctx.state.step != "confirm":
-            await self.prompt(ctx)
-        elif value == "confirm":
+    async def _ask_new_email(self, ctx: TurnContext) -> None:
+        ctx.say("change_email.ask_new_email")
+
+    async def _take_new_email(self, ctx: TurnContext, text: str) -> bool:
+        email = clean_email(text)
+        if not is_valid_email(email):
+            ctx.say("change_email.email_invalid")
+            return False
+        self.answers(ctx).new_email = email
+        self.goto(ctx, Step.CONFIRM)
+        await self.prompt(ctx)
+        return True
+
+    async def _ask_confirm(self, ctx: TurnContext) -> None:
+        answers = self.answers(ctx)
+        buttons = self.choices(
+            ctx,
+            (ctx.text("actions.confirm"), "confirm"),
+            (ctx.text("change_email.edit_licence"), "edit_licence"),
+            (ctx.text("change_email.edit_email"), "edit_email"),
+            self.cancel_choice(ctx),
+        )
+        ctx.say("change_email.summary", buttons=buttons, licence=answers.licence, new_email=answers.new_email)
+
+    async def _confirm(self, ctx: TurnContext, value: Any) -> None:
+        if value == "confirm":
             await self._request(ctx)
-        elif value == "edit_licence":
-            self.goto(ctx, "licence")
-            await self.prompt(ctx)
+            return
+        if value == "edit_licence":
+            self.goto(ctx, Step.LICENCE)
         elif value == "edit_email":
-            self.goto(ctx, "new_email")
-            await self.prompt(ctx)
+            self.goto(ctx, Step.NEW_EMAIL)
+        await self.prompt(ctx)
+
+    steps = step_table(
+        {
+            Step.LICENCE: On(ask=_ask_licence, text=_take_licence),
+            Step.NEW_EMAIL: On(ask=_ask_new_email, text=_take_new_email),
+            Step.CONFIRM: On(ask=_ask_confirm, text=Flow.use_buttons, choice=_confirm, answer=Answer.BUTTONS),
+        }
+    )
 
     async def _request(self, ctx: TurnContext) -> None:
-        data = ctx.state.data
+        answers = self.answers(ctx)
+        assert answers.licence is not None and answers.new_email is not None
         result = await request_email_change(
             sessions=ctx.core.sessions,
             policy=ctx.core.policy,
             mail=ctx.core.mail,
-            licence=data["licence"],
-            new_email=data["new_email"],
+            licence=answers.licence,
+            new_email=answers.new_email,
             lang=ctx.lang,
             actor=ctx.actor,
             idempotency_key=ctx.idempotency_key("email_change"),
@@ -100,9 +122,9 @@ class ChangeEmailFlow(Flow):
         if isinstance(result, Refused):
             explain_refusal(ctx, result)
             if Rule.LICENCE_INVALID in result.rules:
-                self.goto(ctx, "licence")
+                self.goto(ctx, Step.LICENCE)
             elif Rule.EMAIL_INVALID in result.rules or "email_unchanged" in {r.value for r in result.rules}:
-                self.goto(ctx, "new_email")
+                self.goto(ctx, Step.NEW_EMAIL)
             else:
                 self.finish(ctx)
                 return
@@ -111,8 +133,6 @@ class ChangeEmailFlow(Flow):
         self.finish(ctx)
         outcome = result.value
         if isinstance(outcome, NeedsAgent):
-            from handlers.handoff import hand_off
-
             ctx.say("change_email.needs_agent")
             await hand_off(ctx, reason="email_change_no_match")
             return

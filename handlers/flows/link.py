@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from handlers.context import TurnContext
-from handlers.flows.base import Flow, resume_after_link
+from handlers.flows.base import Answer, Flow, On, resume_after_link, step_table
 from handlers.helpers import explain_refusal
+from handlers.state import FlowData
 from services.email_address import clean_email, email_key, is_valid_email
 from services.linking import request_link_code, unlink, verify_link_code
 from services.results import Refused, Rule
@@ -26,61 +29,72 @@ def extract_code(text: str) -> str | None:
     return re.sub(r"\D", "", match.group(1)) if match else None
 
 
-class LinkFlow(Flow):
+class Step(StrEnum):
+    EMAIL = "email"
+    CODE = "code"
+    ALREADY_LINKED = "already_linked"
+
+
+@dataclass
+class LinkAnswers(FlowData):
+    email: str | None = None
+    # codes sent in this run: each send has its own idempotency key
+    codes_sent: int = 0
+
+
+class LinkFlow(Flow[LinkAnswers]):
     name = "link"
-    button_steps = frozenset({"already_linked"})
+    command = "link"
+    payload = "link"
     needs_account = False
+    answers_type = LinkAnswers
 
     async def begin(self, ctx: TurnContext) -> None:
         if await ctx.account_id() is not None and ctx.state.resume_flow is None:
-            self.enter(ctx, "already_linked")
-            buttons = self.choices(ctx, (ctx.text("link.relink"), "relink"), self.cancel_choice(ctx))
-            ctx.say("link.already_linked", buttons=buttons)
+            self.enter(ctx, Step.ALREADY_LINKED)
+            await self._ask_already_linked(ctx)
             return
-        self.enter(ctx, "email")
+        self.enter(ctx, Step.EMAIL)
         if ctx.state.resume_flow:
             ctx.say("link.intro_for", action=ctx.text(f"actions.{ctx.state.resume_flow}"))
         else:
             ctx.say("link.intro")
         await self.prompt(ctx)
 
-    async def prompt(self, ctx: TurnContext) -> None:
-        step = ctx.state.step
-        if step == "email":
-            ctx.say("link.ask_email")
-        elif step == "code":
-            buttons = self.choices(
-                ctx, (ctx.text("link.resend"), "resend"), (ctx.text("link.other_email"), "email")
-            )
-            ctx.say("link.ask_code", buttons=buttons, minutes=ctx.core.policy.link_code_minutes)
-        elif step == "already_linked":
-            buttons = self.choices(ctx, (ctx.text("link.relink"), "relink"), self.cancel_choice(ctx))
-            ctx.say("link.already_linked", buttons=buttons)
+    # -- the steps --------------------------------------------------------------------------
+    async def _ask_email(self, ctx: TurnContext) -> None:
+        ctx.say("link.ask_email")
 
-    async def on_text(self, ctx: TurnContext, text: str) -> bool:
-        step = ctx.state.step
-        if step == "email":
-            email = clean_email(text)
-            if not is_valid_email(email):
-                ctx.say("link.email_invalid")
-                return False
-            ctx.state.data["email"] = email
-            await self._send_code(ctx)
-            return True
-        if step == "code":
-            code = extract_code(text)
-            if code is None:
-                ctx.say("link.code_format")
-                return False
-            await self._verify(ctx, code)
-            return True
-        return False
+    async def _take_email(self, ctx: TurnContext, text: str) -> bool:
+        email = clean_email(text)
+        if not is_valid_email(email):
+            ctx.say("link.email_invalid")
+            return False
+        self.answers(ctx).email = email
+        await self._send_code(ctx)
+        return True
 
-    async def on_choice(self, ctx: TurnContext, value: Any) -> None:
-        if value == "resend" and ctx.state.data.get("email"):
+    async def _ask_code(self, ctx: TurnContext) -> None:
+        ctx.say("link.ask_code", buttons=self._code_buttons(ctx), minutes=ctx.core.policy.link_code_minutes)
+
+    async def _take_code(self, ctx: TurnContext, text: str) -> bool:
+        code = extract_code(text)
+        if code is None:
+            ctx.say("link.code_format")
+            return False
+        await self._verify(ctx, code)
+        return True
+
+    async def _ask_already_linked(self, ctx: TurnContext) -> None:
+        buttons = self.choices(ctx, (ctx.text("link.relink"), "relink"), self.cancel_choice(ctx))
+        ctx.say("link.already_linked", buttons=buttons)
+
+    async def _choose(self, ctx: TurnContext, value: Any) -> None:
+        """The buttons of the code and already-linked steps."""
+        if value == "resend" and self.answers(ctx).email:
             await self._send_code(ctx)
         elif value == "email":
-            self.goto(ctx, "email")
+            self.goto(ctx, Step.EMAIL)
             await self.prompt(ctx)
         elif value == "relink":
             await unlink(
@@ -91,24 +105,37 @@ class LinkFlow(Flow):
                 now=ctx.now,
             )
             ctx.forget_account()
-            self.goto(ctx, "email")
+            self.goto(ctx, Step.EMAIL)
             await self.prompt(ctx)
         else:
             await self.prompt(ctx)
+
+    steps = step_table(
+        {
+            Step.EMAIL: On(ask=_ask_email, text=_take_email),
+            Step.CODE: On(ask=_ask_code, text=_take_code, choice=_choose),
+            Step.ALREADY_LINKED: On(ask=_ask_already_linked, choice=_choose, answer=Answer.BUTTONS),
+        }
+    )
+
+    def _code_buttons(self, ctx: TurnContext) -> list:
+        return self.choices(ctx, (ctx.text("link.resend"), "resend"), (ctx.text("link.other_email"), "email"))
 
     async def _send_code(self, ctx: TurnContext) -> None:
         # Each code this flow sends has its own key: a resend is a new code, while the same
         # send made twice (two messages handled at once, a turn retried) mails one. The address
         # is part of the key, so two different addresses sent at once are two sends.
-        sent = int(ctx.state.data.get("codes_sent", 0))
-        address = hashlib.sha256(email_key(ctx.state.data["email"]).encode()).hexdigest()[:16]
+        answers = self.answers(ctx)
+        assert answers.email is not None
+        sent = int(answers.codes_sent)
+        address = hashlib.sha256(email_key(answers.email).encode()).hexdigest()[:16]
         result = await request_link_code(
             sessions=ctx.core.sessions,
             policy=ctx.core.policy,
             mail=ctx.core.mail,
             channel=ctx.inbound.channel,
             chat_user_id=ctx.inbound.user_id,
-            email=ctx.state.data["email"],
+            email=answers.email,
             lang=ctx.lang,
             idempotency_key=ctx.idempotency_key(f"link_code_{sent + 1}_{address}"),
             now=ctx.now,
@@ -116,15 +143,15 @@ class LinkFlow(Flow):
         if isinstance(result, Refused):
             explain_refusal(ctx, result)
             if Rule.EMAIL_INVALID in result.rules:
-                self.goto(ctx, "email")
+                self.goto(ctx, Step.EMAIL)
             return
-        ctx.state.data["codes_sent"] = sent + 1
-        self.goto(ctx, "code")
-        buttons = self.choices(
-            ctx, (ctx.text("link.resend"), "resend"), (ctx.text("link.other_email"), "email")
-        )
+        answers.codes_sent = sent + 1
+        self.goto(ctx, Step.CODE)
         ctx.say(
-            "link.code_sent", buttons=buttons, minutes=result.value.minutes, attempts=result.value.attempts
+            "link.code_sent",
+            buttons=self._code_buttons(ctx),
+            minutes=result.value.minutes,
+            attempts=result.value.attempts,
         )
 
     async def _verify(self, ctx: TurnContext, code: str) -> None:
@@ -139,10 +166,7 @@ class LinkFlow(Flow):
         if isinstance(result, Refused):
             explain_refusal(ctx, result)
             if result.rules & {Rule.CODE_EXPIRED, Rule.CODE_ATTEMPTS_EXHAUSTED}:
-                buttons = self.choices(
-                    ctx, (ctx.text("link.resend"), "resend"), (ctx.text("link.other_email"), "email")
-                )
-                ctx.say("link.ask_new_code", buttons=buttons)
+                ctx.say("link.ask_new_code", buttons=self._code_buttons(ctx))
             return
         self.finish(ctx)
         ctx.say("link.linked")

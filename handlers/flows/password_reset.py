@@ -6,42 +6,65 @@ else types the address; the reply is the same whether or not it belongs to an ac
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from handlers.context import TurnContext
-from handlers.flows.base import Flow
+from handlers.flows.base import Answer, Flow, On, step_table
 from handlers.helpers import explain_refusal, load_account
+from handlers.state import FlowData
 from services.email_address import clean_email, is_valid_email
 from services.mail import mask_email
 from services.password_reset import request_password_reset
 from services.results import Refused
 
 
-class PasswordResetFlow(Flow):
+class Step(StrEnum):
+    CONFIRM_LINKED = "confirm_linked"
+    EMAIL = "email"
+
+
+@dataclass
+class ResetAnswers(FlowData):
+    # the registered address of a linked seller, masked, as the confirmation shows it
+    masked: str | None = None
+
+
+class PasswordResetFlow(Flow[ResetAnswers]):
     name = "password_reset"
-    button_steps = frozenset({"confirm_linked"})
+    kb_action = "send_reset_link"
+    payload = "password_reset"
     needs_account = False
+    answers_type = ResetAnswers
 
     async def begin(self, ctx: TurnContext) -> None:
         account = await load_account(ctx)
         if account is not None:
-            self.enter(ctx, "confirm_linked", masked=mask_email(account.email))
+            self.enter(ctx, Step.CONFIRM_LINKED, ResetAnswers(masked=mask_email(account.email)))
         else:
-            self.enter(ctx, "email")
+            self.enter(ctx, Step.EMAIL)
         await self.prompt(ctx)
 
-    async def prompt(self, ctx: TurnContext) -> None:
-        step = ctx.state.step
-        if step == "confirm_linked":
-            buttons = self.choices(ctx, (ctx.text("reset.send"), "send"), self.cancel_choice(ctx))
-            ctx.say("reset.confirm_linked", buttons=buttons, masked=ctx.state.data["masked"])
-        elif step == "email":
-            ctx.say("reset.ask_email")
+    async def _ask_confirm_linked(self, ctx: TurnContext) -> None:
+        buttons = self.choices(ctx, (ctx.text("reset.send"), "send"), self.cancel_choice(ctx))
+        ctx.say("reset.confirm_linked", buttons=buttons, masked=self.answers(ctx).masked)
 
-    async def on_text(self, ctx: TurnContext, text: str) -> bool:
-        if ctx.state.step != "email":
-            ctx.say("flows.use_buttons")
-            return False
+    async def _confirm_linked(self, ctx: TurnContext, value: Any) -> None:
+        if value != "send":
+            await self.prompt(ctx)
+            return
+        account = await load_account(ctx)
+        if account is None:
+            self.goto(ctx, Step.EMAIL)
+            await self.prompt(ctx)
+            return
+        await self._send(ctx, account.email, masked=self.answers(ctx).masked)
+
+    async def _ask_email(self, ctx: TurnContext) -> None:
+        ctx.say("reset.ask_email")
+
+    async def _take_email(self, ctx: TurnContext, text: str) -> bool:
         email = clean_email(text)
         if not is_valid_email(email):
             ctx.say("reset.email_invalid")
@@ -49,16 +72,14 @@ class PasswordResetFlow(Flow):
         await self._send(ctx, email)
         return True
 
-    async def on_choice(self, ctx: TurnContext, value: Any) -> None:
-        if ctx.state.step == "confirm_linked" and value == "send":
-            account = await load_account(ctx)
-            if account is None:
-                self.goto(ctx, "email")
-                await self.prompt(ctx)
-                return
-            await self._send(ctx, account.email, masked=ctx.state.data["masked"])
-        else:
-            await self.prompt(ctx)
+    steps = step_table(
+        {
+            Step.CONFIRM_LINKED: On(
+                ask=_ask_confirm_linked, text=Flow.use_buttons, choice=_confirm_linked, answer=Answer.BUTTONS
+            ),
+            Step.EMAIL: On(ask=_ask_email, text=_take_email),
+        }
+    )
 
     async def _send(self, ctx: TurnContext, email: str, *, masked: str | None = None) -> None:
         """Send the link; `masked` is the registered address of a linked seller (who may be told

@@ -7,11 +7,14 @@ checks everything again on confirm, so a verdict that went stale in between cann
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from handlers.context import TurnContext
-from handlers.flows.base import Flow
+from handlers.flows.base import Answer, Flow, On, step_table
 from handlers.helpers import explain_refusal
+from handlers.state import FlowData
 from services.models import RequestKind, RequestStatus
 from services.quota import preview_increase, request_increase
 from services.results import Refused, refuse
@@ -30,55 +33,80 @@ def kind_named_in(text: str) -> str | None:
     return kinds[0] if len(kinds) == 1 else None
 
 
-class QuotaFlow(Flow):
+class Step(StrEnum):
+    KIND = "kind"
+    CONFIRM = "confirm"
+
+
+@dataclass
+class QuotaAnswers(FlowData):
+    kind: str | None = None  # one of KINDS
+    # the limit now and once the request is granted, as the verdict found them
+    before: int | None = None
+    after: int | None = None
+
+
+class QuotaFlow(Flow[QuotaAnswers]):
     name = "quota"
-    button_steps = frozenset({"kind", "confirm"})
+    kb_action = "request_increase"
+    payload = "quota"
+    answers_type = QuotaAnswers
 
     async def begin(self, ctx: TurnContext) -> None:
-        self.enter(ctx, "kind")
+        self.enter(ctx, Step.KIND)
         await self.prompt(ctx)
 
-    async def resume(self, ctx: TurnContext, data: dict[str, Any]) -> None:
+    async def resume(self, ctx: TurnContext, answers: QuotaAnswers) -> None:
         """Start with the kind already named ("raise my listing limit"), or ask for it."""
-        self.enter(ctx, "kind")
-        if data.get("kind") in KINDS:
-            await self._verdict(ctx, str(data["kind"]))
+        self.enter(ctx, Step.KIND)
+        if answers.kind in KINDS:
+            await self._verdict(ctx, str(answers.kind))
         else:
             await self.prompt(ctx)
 
-    async def prompt(self, ctx: TurnContext) -> None:
-        step, data = ctx.state.step, ctx.state.data
-        if step == "kind":
-            buttons = self.choices(
-                ctx,
-                (ctx.text("quota.kind_store_quota"), "store_quota"),
-                (ctx.text("quota.kind_listing_capacity"), "listing_capacity"),
-                self.cancel_choice(ctx),
-            )
-            ctx.say("quota.ask_kind", buttons=buttons)
-        elif step == "confirm":
-            buttons = self.choices(ctx, (ctx.text("actions.confirm"), "confirm"), self.cancel_choice(ctx))
-            ctx.say(
-                f"quota.confirm_{data['kind']}", buttons=buttons, before=data["before"], after=data["after"]
-            )
+    def answers_in(self, text: str) -> QuotaAnswers | None:
+        kind = kind_named_in(text)
+        return QuotaAnswers(kind=kind) if kind is not None else None
 
-    async def on_text(self, ctx: TurnContext, text: str) -> bool:
-        if ctx.state.step == "kind":
-            kind = kind_named_in(text)
-            if kind is not None:
-                await self._verdict(ctx, kind)
-                return True
-        ctx.say("flows.use_buttons")
-        return False
+    async def _ask_kind(self, ctx: TurnContext) -> None:
+        buttons = self.choices(
+            ctx,
+            (ctx.text("quota.kind_store_quota"), "store_quota"),
+            (ctx.text("quota.kind_listing_capacity"), "listing_capacity"),
+            self.cancel_choice(ctx),
+        )
+        ctx.say("quota.ask_kind", buttons=buttons)
 
-    async def on_choice(self, ctx: TurnContext, value: Any) -> None:
-        step = ctx.state.step
-        if step == "kind" and value in KINDS:
+    async def _take_kind(self, ctx: TurnContext, text: str) -> bool:
+        kind = kind_named_in(text)
+        if kind is None:
+            return await self.use_buttons(ctx, text)
+        await self._verdict(ctx, kind)
+        return True
+
+    async def _choose_kind(self, ctx: TurnContext, value: Any) -> None:
+        if value in KINDS:
             await self._verdict(ctx, value)
-        elif step == "confirm" and value == "confirm":
+        else:
+            await self.prompt(ctx)
+
+    async def _ask_confirm(self, ctx: TurnContext) -> None:
+        answers = self.answers(ctx)
+        buttons = self.choices(ctx, (ctx.text("actions.confirm"), "confirm"), self.cancel_choice(ctx))
+        ctx.say(f"quota.confirm_{answers.kind}", buttons=buttons, before=answers.before, after=answers.after)
+
+    async def _confirm(self, ctx: TurnContext, value: Any) -> None:
+        if value == "confirm":
             await self._request(ctx)
         else:
             await self.prompt(ctx)
+
+    steps = step_table(
+        {
+            Step.KIND: On(ask=_ask_kind, text=_take_kind, choice=_choose_kind, answer=Answer.BUTTONS),
+            Step.CONFIRM: On(ask=_ask_confirm, text=Flow.use_buttons, choice=_confirm, answer=Answer.BUTTONS),
+        }
+    )
 
     async def _verdict(self, ctx: TurnContext, kind: str) -> None:
         account_id = await ctx.account_id()
@@ -97,13 +125,14 @@ class QuotaFlow(Flow):
             ctx.say("quota.not_eligible")
             explain_refusal(ctx, refuse(*preview.violations))
             return
-        ctx.state.data.update(kind=kind, before=preview.before, after=preview.after)
-        self.goto(ctx, "confirm")
+        answers = self.answers(ctx)
+        answers.kind, answers.before, answers.after = kind, preview.before, preview.after
+        self.goto(ctx, Step.CONFIRM)
         await self.prompt(ctx)
 
     async def _request(self, ctx: TurnContext) -> None:
         account_id = await ctx.account_id()
-        kind = ctx.state.data["kind"]
+        kind = str(self.answers(ctx).kind)
         # The key names this flow (its id is in the flow's data): taken before the flow ends, or
         # every request of the conversation would share one key and replay the first.
         idempotency_key = ctx.idempotency_key(f"request_{kind}")

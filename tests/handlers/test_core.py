@@ -103,7 +103,7 @@ async def test_old_and_made_up_buttons_change_nothing(bot: Bot) -> None:
             t("flows.resume", "en"),
             t("open_store.ask_title", "en", min=2, max=50),
         ], made_up
-    assert await chat.where() == ("open_store", "title")
+    assert await chat.asked() == [t("open_store.ask_title", "en", min=2, max=50)]
 
 
 async def test_a_file_where_none_is_expected(bot: Bot) -> None:
@@ -114,7 +114,7 @@ async def test_a_file_where_none_is_expected(bot: Bot) -> None:
     await chat.send("/start open_store")
     r = await chat.upload("logo.png", png(600, 600))
     assert r.texts == [t("files.unexpected", "zh"), t("open_store.ask_title", "zh", min=2, max=50)]
-    assert await chat.where() == ("open_store", "title")
+    assert await chat.asked() == [t("open_store.ask_title", "zh", min=2, max=50)]
 
 
 async def test_an_internal_failure_gets_an_apology_with_a_reference(
@@ -237,7 +237,7 @@ async def test_conversations_are_kept_apart_by_channel_chat_thread_and_user(bot:
     other_channel = replace(chat.inbound(text="what's the weather in Paris"), channel="telegram")
     [reply] = await bot.core.handle(other_channel)
     assert reply.text == t("understanding.fallback", "en")  # a first miss there too
-    assert await chat.where() == ("open_store", "title")
+    assert await chat.asked() == [t("open_store.ask_title", "en", min=2, max=50)]
     keys = {(c.channel, c.chat_id, c.thread_id, c.user_id) for c in await bot.rows(Conversation)}
     assert keys == {
         ("console", "u1", "", "u1"),

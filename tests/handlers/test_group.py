@@ -59,7 +59,7 @@ async def test_account_commands_offer_the_private_chat_and_show_nothing(
         [button] = r.buttons
         assert button.kind is ButtonKind.PRIVATE_CHAT
     assert "Store 1" not in r.text and "owner@" not in r.text and "o***@" not in r.text
-    assert await chat.where() == (None, None)
+    assert await chat.asked() == []
 
 
 @pytest.mark.parametrize("lang", LANGS)

@@ -14,7 +14,7 @@ from jinja2 import meta
 
 from handlers import replies
 from handlers.commands import COMMANDS
-from handlers.flows.base import FLOW_ENTRY_POINTS
+from handlers.flows import FLOWS
 from handlers.flows.pickup import FIELDS
 from handlers.flows.quota import KINDS
 
@@ -25,7 +25,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 # Keys the code builds at run time (f-strings), by the pattern of the call and what fills it in.
 # A new f-string key in the code fails `test_every_dynamic_key_is_listed` until it is listed here.
 DYNAMIC_KEYS: dict[str, list[str]] = {
-    "actions.{}": [*FLOW_ENTRY_POINTS, "agent", "quota"],
+    "actions.{}": [*FLOWS, "agent"],
     "quota.confirm_{}": list(KINDS),
     "quota.approved_{}": list(KINDS),
     "pickup.edit_{}": list(FIELDS),

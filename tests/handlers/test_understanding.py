@@ -126,7 +126,7 @@ async def test_a_question_in_the_middle_of_a_flow_is_answered_and_the_flow_goes_
     r = await chat.send(FEES_QUESTION[lang])
     assert r.texts[0] == bot.knowledge.render("fees", lang, bot.policy)
     assert r.texts[1:] == [t("flows.resume", lang), t("open_store.ask_title", lang, min=2, max=50)]
-    assert await chat.where() == ("open_store", "title")
+    assert await chat.asked() == [t("open_store.ask_title", lang, min=2, max=50)]
     # the question was not taken as the store's title
     r = await chat.send("Sunrise Gadgets")
     assert r.says("open_store.ask_specialization", lang)
@@ -135,7 +135,7 @@ async def test_a_question_in_the_middle_of_a_flow_is_answered_and_the_flow_goes_
     r = await chat.send(FEES_QUESTION[lang])
     assert r.texts[0] == bot.knowledge.render("fees", lang, bot.policy)
     assert r.says("open_store.ask_specialization", lang) and len(r.labels) == 5
-    assert await chat.where() == ("open_store", "specialization")
+    assert await chat.asked() == [t("open_store.ask_specialization", lang)]
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -147,7 +147,7 @@ async def test_cancel_ends_a_flow_and_changes_nothing(bot: Bot, lang: str, word:
     await chat.send("Sunrise Gadgets")
     r = await chat.send(word)
     assert r.texts == [t("commands.cancelled", lang, topics=menu_labels(bot, lang))]
-    assert await chat.where() == (None, None)
+    assert await chat.asked() == []
     assert await bot.count(Store, Store.account_id == account.id) == 0
     # the flow's old buttons are dead
     r = await chat.send("/cancel")
@@ -229,7 +229,7 @@ async def test_a_request_starts_the_action_with_a_one_line_intro(bot: Bot, lang:
         await bot.seller(link=chat, email=f"{flow}@shop.example", store_limit=3)
         r = await chat.send(text)
         assert r.texts[0] == t("understanding.on_it", lang, action=t(f"actions.{flow}", lang)), text
-        assert (await chat.where())[0] == flow, text
+        assert await chat.asked(), text  # the action goes on: a question of its own is waiting
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -239,7 +239,7 @@ async def test_a_question_about_how_it_works_gets_the_answer_and_the_offer(bot: 
     r = await chat.send({"zh": "怎么开店", "en": "how do I open a store"}[lang])
     assert r.texts == [bot.knowledge.render("open_store", lang, bot.policy)]
     assert r.labels == [t("actions.open_store", lang)]
-    assert await chat.where() == (None, None)
+    assert await chat.asked() == []
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -258,7 +258,7 @@ async def test_a_personal_question_from_an_unlinked_chat_offers_linking_first(bo
     chat = bot.chat(lang=lang)
     r = await chat.send({"zh": "我的店铺有哪些", "en": "which stores do I have"}[lang])
     assert t("link.ask_email", lang) in r.text
-    assert (await chat.where())[0] == "link"
+    assert await chat.asked() == [t("link.ask_email", lang)]
 
 
 def test_the_mode_of_a_message_is_read_right_on_the_labelled_set() -> None:
@@ -292,11 +292,11 @@ async def test_open_another_store_opens_one_with_a_free_slot_and_says_so_at_the_
     chat = bot.chat("with-room", lang=lang)
     await bot.seller(link=chat, email="room@shop.example", stores=1, store_limit=2)
     r = await chat.send(text)
-    assert await chat.where() == ("open_store", "title"), r.texts
+    assert await chat.asked() == [t("open_store.ask_title", lang, min=2, max=50)], r.texts
     full = bot.chat("at-limit", lang=lang)
     await bot.seller(link=full, email="full@shop.example", stores=2, store_limit=2)
     r = await full.send(text)
-    assert await full.where() == (None, None)
+    assert await full.asked() == []
     assert t("actions.quota", lang) in r.labels  # the increase is offered
 
 
@@ -307,15 +307,16 @@ async def test_a_request_for_another_action_mid_flow_asks_to_finish_or_switch(bo
     await chat.send("/start open_store")
     current, other = t("actions.open_store", lang), t("actions.pickup", lang)
     request = {"zh": "帮我预约上门揽收", "en": "please book a pickup for me"}[lang]
-    r = await chat.send(request)
-    assert r.texts == [t("flows.switch", lang, current=current, other=other)]
-    assert r.labels == [t("flows.stay", lang, current=current), t("flows.go", lang, other=other)]
-    assert await chat.where() == ("open_store", "title")  # nothing taken as the store's title
-    r = await chat.press(t("flows.stay", lang, current=current))
-    assert r.texts[0] == t("flows.resume", lang) and await chat.where() == ("open_store", "title")
+    offer = await chat.send(request)
+    assert offer.texts == [t("flows.switch", lang, current=current, other=other)]
+    assert offer.labels == [t("flows.stay", lang, current=current), t("flows.go", lang, other=other)]
+    ask_title = t("open_store.ask_title", lang, min=2, max=50)
+    assert await chat.asked() == [ask_title]  # nothing taken as the store's title
+    r = await chat.press_button(offer.button(t("flows.stay", lang, current=current)))
+    assert r.texts == [t("flows.resume", lang), ask_title]
     await chat.send(request)
-    await chat.press(t("flows.go", lang, other=other))
-    assert (await chat.where())[0] == "pickup"
+    r = await chat.press(t("flows.go", lang, other=other))
+    assert r.texts == [t("pickup.ask_city", lang, cities=["Shenzhen"])]
 
 
 @pytest.mark.parametrize("lang", LANGS)

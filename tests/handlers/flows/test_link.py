@@ -57,7 +57,7 @@ async def test_link_with_the_code_from_the_mail(bot_any: Bot, lang: str) -> None
     r = await chat.send(f"{code[:3]} {code[3:]}")
     assert r.texts == [t("link.linked", lang)]
     assert await linked(bot, chat) == account.id
-    assert await chat.where() == (None, None)
+    assert await chat.asked() == []
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -123,12 +123,12 @@ async def test_wrong_answers_at_each_step_are_explained_in_place(bot: Bot, lang:
     for bad in ("not-an-email", "owner at shop dot example", "owner@", "12345"):
         r = await chat.send(bad)
         assert r.texts == [t("link.email_invalid", lang)], bad
-        assert await chat.where() == ("link", "email")
+        assert await chat.asked() == [t("link.ask_email", lang)]
     await chat.send("owner@shop.example")
     for bad in ("abc", "12345", "1234567", "my code"):
         r = await chat.send(bad)
         assert r.texts[0] == t("link.code_format", lang), bad
-        assert await chat.where() == ("link", "code")
+        assert await chat.asked() == [t("link.ask_code", lang, minutes=10)]
     # "use another e-mail" goes back to the address, in place
     r = await chat.press(t("link.other_email", lang))
     assert r.texts == [t("link.ask_email", lang)]
@@ -195,15 +195,16 @@ async def test_junk_at_each_step_changes_nothing(bot: Bot, lang: str) -> None:
     await bot.seller(email="owner@shop.example")
     await chat.send("/link")
     for step in ("email", "code"):
+        question = await chat.asked()
         for junk in ("", "😀", "x" * 5000, "{{7*7}}", "'; DROP TABLE accounts; --"):
             r = await chat.send(junk)
             assert r.replies and "49" not in r.text, junk
-            assert await chat.where() == ("link", step), junk
+            assert await chat.asked() == question, junk
         r = await chat.upload("logo.png", png(600, 600))
         assert r.texts[0] == t("files.unexpected", lang)
         r = await chat.press_id("nope")
         assert r.texts[0] == t("buttons.expired", lang)
-        assert await chat.where() == ("link", step)
+        assert await chat.asked() == question
         if step == "email":
             await chat.send("owner@shop.example")
     r = await chat.send(await code_from_mail(bot, "owner@shop.example"))
@@ -226,7 +227,7 @@ async def test_an_action_asked_before_linking_goes_on_after_linking(bot: Bot, la
         t("open_store.intro", lang, free=1),
         t("open_store.ask_title", lang, min=2, max=50),
     ]
-    assert await chat.where() == ("open_store", "title")
+    assert await chat.asked() == [t("open_store.ask_title", lang, min=2, max=50)]
 
 
 @pytest.mark.parametrize("lang", LANGS)

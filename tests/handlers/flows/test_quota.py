@@ -59,7 +59,7 @@ async def test_a_refusal_names_every_failed_rule_and_store(bot_any: Bot, lang: s
     for reason in REASONS[lang]:
         assert reason in reasons, reason
     assert reasons.startswith(t("refusal.several", lang, reasons=[]).splitlines()[0])
-    assert r.labels == [] and await chat.where() == (None, None)
+    assert r.labels == [] and await chat.asked() == []
     assert await bot.count(QuotaRequest) == 0
     assert (await account(bot, seller.id)).store_limit == 20
     # my limits says so too, without offering the request
@@ -172,7 +172,7 @@ async def test_the_kind_typed_wrong_answers_a_question_and_junk(bot: Bot, lang: 
     for junk in ("", "😀", "x" * 5000, "{{7*7}}"):
         r = await chat.send(junk)
         assert r.replies and "49" not in r.text
-        assert await chat.where() == ("quota", "kind")
+        assert await chat.asked() == [t("quota.ask_kind", lang)]
     r = await chat.send({"zh": "佣金是多少?", "en": "What is the commission?"}[lang])
     assert r.texts[1:] == [t("flows.resume", lang), t("quota.ask_kind", lang)]
     r = await chat.send({"zh": "店铺", "en": "more stores please"}[lang])
@@ -195,7 +195,7 @@ async def test_words_the_bot_understands_at_the_button_step_are_answered_and_the
     r = await chat.send({"zh": "忘记密码了", "en": "forgot my password"}[lang])
     assert r.texts[0] == bot.knowledge.render("password_reset", lang, bot.policy)
     assert r.texts[-2:] == [t("flows.resume", lang), t("quota.ask_kind", lang)]
-    assert await chat.where() == ("quota", "kind")
+    assert await chat.asked() == [t("quota.ask_kind", lang)]
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -204,5 +204,5 @@ async def test_a_request_naming_the_limit_is_not_asked_which_one(bot: Bot, lang:
     await bot.seller(link=chat, stores=1)
     r = await chat.send({"zh": "帮我申请提高商品上限", "en": "please raise my listing limit"}[lang])
     assert r.texts[0] == t("understanding.on_it", lang, action=t("actions.quota", lang))
-    assert await chat.where() == ("quota", "confirm")
+    assert r.texts[1:] == [t("quota.confirm_listing_capacity", lang, before=500, after=1000)]
     assert t("quota.ask_kind", lang) not in r.texts
