@@ -18,9 +18,9 @@ from typing import Any
 
 from faq.modes import mode_of
 from handlers.context import TurnContext, Understanding
-from handlers.flows.base import CANCEL, Flow, continue_flow_after_interruption, flow_named
+from handlers.flows.base import CANCEL, Flow, continue_flow_after_interruption, flow_for_request, flow_named
 from handlers.types import InboundFile
-from handlers.understanding import answer_intent, flow_for_request
+from handlers.understanding import answer_intent
 
 # Intents that never interrupt a flow (a "thanks" or "ok" mid-flow is not a question).
 NOT_INTERRUPTING = {"smalltalk"}
@@ -79,9 +79,10 @@ def _offer_switch(ctx: TurnContext, flow: Flow[Any], text: str) -> bool:
     intent = ctx.core.knowledge.intents.get(match.intent)
     if match.decision != "answer" or intent is None or float(match.score) < ctx.core.options.interrupt_score:
         return False
-    other = flow_for_request(match.intent, intent.action, text)
-    if other is None or other == flow.name or other not in ctx.core.flows:
+    wanted_flow = flow_for_request(match.intent, intent.action, text)
+    if wanted_flow is None or wanted_flow.name == flow.name or wanted_flow.name not in ctx.core.flows:
         return False
+    other = wanted_flow.name
     current, wanted = ctx.text(f"actions.{flow.name}"), ctx.text(f"actions.{other}")
     ctx.say(
         "flows.switch",

@@ -7,11 +7,9 @@ button opens the private chat instead, since actions and account data are privat
 
 from __future__ import annotations
 
-import re
-
 from faq.modes import Mode, mode_of
 from handlers.context import TurnContext, Understanding
-from handlers.flows.base import flow_named, flow_of_action, flow_of_personal_question, start_flow
+from handlers.flows.base import flow_for_request, flow_of_action, flow_of_personal_question, start_flow
 from handlers.handoff import hand_off
 
 # The topics of the menu (/help, /start, after a miss), in this order.
@@ -50,20 +48,6 @@ async def respond(ctx: TurnContext, text: str) -> None:
         not_understood(ctx)
 
 
-# "我想再开一家店铺" and "我想再开一个店铺" fall either side of the line between opening a store and
-# asking for more: a request that speaks of opening one opens one — and the open-store flow, at
-# the limit, says so ("2 of 2 stores used") and offers the increase with the eligibility result.
-_OPENING_A_STORE = re.compile(r"开.{0,4}[店铺]|\bopen\b.{0,20}\b(store|shop)s?\b", re.IGNORECASE)
-
-
-def flow_for_request(intent_id: str, action: str | None, text: str) -> str | None:
-    """The flow a request starts: the intent's action, unless the words settle it otherwise."""
-    if intent_id in ("open_store", "quota_increase", "store_limits") and _OPENING_A_STORE.search(text):
-        return "open_store"
-    flow = flow_of_action(action)
-    return flow.name if flow is not None else None
-
-
 async def _act_on(ctx: TurnContext, intent_id: str, mode: Mode, text: str) -> bool:
     """Start what a request asks for, or look up what a personal question asks about; False when
     the message is a question to answer (the caller answers it)."""
@@ -75,7 +59,7 @@ async def _act_on(ctx: TurnContext, intent_id: str, mode: Mode, text: str) -> bo
         ctx.state.misses = 0
         await start_flow(ctx, personal.name)
         return True
-    flow = flow_named(ctx, flow_for_request(intent_id, intent.action, text))
+    flow = flow_for_request(intent_id, intent.action, text)
     if mode == "request" and flow is not None:
         ctx.state.misses = 0
         ctx.say("understanding.on_it", action=ctx.text(f"actions.{flow.name}"))

@@ -83,6 +83,8 @@ class Flow(Generic[AnswersT]):
     payload: ClassVar[str | None] = None
     # Intents whose personal questions ("我的店铺有哪些") it answers from the seller's account.
     personal_intents: ClassVar[tuple[str, ...]] = ()
+    # Requests it takes from another flow's intent when their words say so (see `claims`).
+    claimed_intents: ClassVar[tuple[str, ...]] = ()
     # A group may start it; otherwise a group is offered the private chat (account data and
     # actions are private).
     in_groups: ClassVar[bool] = False
@@ -114,6 +116,11 @@ class Flow(Generic[AnswersT]):
         """Go on after the account was linked, or after a request that already said some answers
         (`answers`: those `link_first` kept, or `answers_in`); by default the flow starts over."""
         await self.begin(ctx)
+
+    def claims(self, text: str) -> bool:
+        """Whether a request matched as one of `claimed_intents` is for this flow by its words
+        ("我想再开一家店铺", close to asking for more stores, speaks of opening one)."""
+        return False
 
     def answers_in(self, text: str) -> AnswersT | None:
         """What a request already says that the flow would ask ("raise my listing limit": which
@@ -241,6 +248,14 @@ def flow_of_payload(payload: str) -> Flow[Any] | None:
 def flow_of_action(action: str | None) -> Flow[Any] | None:
     """The flow that performs a knowledge-base action."""
     return next((f for f in FLOWS.values() if action and f.kb_action == action), None)
+
+
+def flow_for_request(intent_id: str, action: str | None, text: str) -> Flow[Any] | None:
+    """The flow a request starts: one that claims it by its words, else the one that performs the
+    intent's action. What the words still leave open, the flow settles from the seller's account
+    as it starts (which limit to raise; whether a store can be opened or more must be asked for)."""
+    claimed = (f for f in FLOWS.values() if intent_id in f.claimed_intents and f.claims(text))
+    return next(claimed, None) or flow_of_action(action)
 
 
 def flow_of_personal_question(intent_id: str) -> Flow[Any] | None:

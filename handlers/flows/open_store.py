@@ -8,6 +8,7 @@ once, however often the button is pressed.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -49,11 +50,21 @@ class OpenStoreAnswers(FlowData):
     icon_desc: str | None = None
 
 
+_OPENING_A_STORE = re.compile(r"开.{0,4}[店铺]|\bopen\b.{0,20}\b(store|shop)s?\b", re.IGNORECASE)
+
+
 class OpenStoreFlow(Flow[OpenStoreAnswers]):
     name = "open_store"
     kb_action = "open_store"
     payload = "open_store"
     answers_type = OpenStoreAnswers
+    # "我想再开一家店铺" and "我想再开一个店铺" fall either side of the line between opening a store and
+    # asking for more: a request that speaks of opening one opens one, and at the limit `begin`
+    # says so ("2 of 2 stores used") and offers the increase with the eligibility result.
+    claimed_intents = ("quota_increase", "store_limits")
+
+    def claims(self, text: str) -> bool:
+        return _OPENING_A_STORE.search(text) is not None
 
     async def begin(self, ctx: TurnContext) -> None:
         account = await load_account(ctx)

@@ -16,8 +16,8 @@ from handlers.flows.base import Answer, Flow, On, step_table
 from handlers.helpers import explain_refusal
 from handlers.state import FlowData
 from services.models import RequestKind, RequestStatus
-from services.quota import preview_increase, request_increase
-from services.results import Refused, refuse
+from services.quota import IncreasePreview, preview_increase, request_increase
+from services.results import Refused, Violation, refuse
 
 KINDS = {"store_quota": RequestKind.STORE_QUOTA, "listing_capacity": RequestKind.LISTING_CAPACITY}
 _KIND_WORDS = {
@@ -54,15 +54,57 @@ class QuotaFlow(Flow[QuotaAnswers]):
 
     async def begin(self, ctx: TurnContext) -> None:
         self.enter(ctx, Step.KIND)
-        await self.prompt(ctx)
+        await self._settle_kind(ctx)
 
     async def resume(self, ctx: TurnContext, answers: QuotaAnswers) -> None:
-        """Start with the kind already named ("raise my listing limit"), or ask for it."""
+        """Start with the kind already named ("raise my listing limit"), or settle it."""
         self.enter(ctx, Step.KIND)
         if answers.kind in KINDS:
             await self._verdict(ctx, str(answers.kind))
         else:
+            await self._settle_kind(ctx)
+
+    async def _settle_kind(self, ctx: TurnContext) -> None:
+        """Which limit, when the words leave it open: the account settles it where only one of
+        the two can be requested (the listing limit is at its cap, or one request is already
+        open), and refuses at once, naming every rule, where neither can; otherwise it asks."""
+        previews = await self._previews(ctx)
+        if previews is None:
+            self.finish(ctx)
+            ctx.say("errors.not_linked")
+            return
+        open_kinds = [kind for kind, preview in previews.items() if not preview.violations]
+        if len(open_kinds) == 1:
+            (kind,) = open_kinds
+            (closed,) = [k for k in KINDS if k != kind]
+            ctx.say("quota.only_kind", other=ctx.text(f"quota.kind_{closed}"))
+            explain_refusal(ctx, refuse(*previews[closed].violations))
+            await self._verdict(ctx, kind)
+        elif not open_kinds:
+            self.finish(ctx)
+            ctx.say("quota.not_eligible")
+            violations: list[Violation] = []
+            for preview in previews.values():  # both kinds share the eligibility rules: name them once
+                violations += [v for v in preview.violations if v not in violations]
+            explain_refusal(ctx, refuse(*violations))
+        else:
             await self.prompt(ctx)
+
+    async def _previews(self, ctx: TurnContext) -> dict[str, IncreasePreview] | None:
+        """The verdict a request of each kind would get now (None: no linked account)."""
+        account_id = await ctx.account_id()
+        if account_id is None:
+            return None
+        previews = {}
+        async with ctx.core.sessions() as session:
+            for kind, request_kind in KINDS.items():
+                preview = await preview_increase(
+                    session, account_id=account_id, kind=request_kind, policy=ctx.core.policy, now=ctx.now
+                )
+                if preview is None:
+                    return None
+                previews[kind] = preview
+        return previews
 
     def answers_in(self, text: str) -> QuotaAnswers | None:
         kind = kind_named_in(text)

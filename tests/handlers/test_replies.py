@@ -28,6 +28,7 @@ DYNAMIC_KEYS: dict[str, list[str]] = {
     "actions.{}": [*FLOWS, "agent"],
     "quota.confirm_{}": list(KINDS),
     "quota.approved_{}": list(KINDS),
+    "quota.kind_{}": list(KINDS),
     "pickup.edit_{}": list(FIELDS),
     "commands.lang_{}": list(replies.LANGUAGES),
     "channel.commands.{}": list(COMMANDS),

@@ -68,6 +68,22 @@ async def test_a_refusal_names_every_failed_rule_and_store(bot_any: Bot, lang: s
 
 
 @pytest.mark.parametrize("lang", LANGS)
+async def test_a_limit_that_cannot_be_raised_either_way_is_refused_without_asking_which(
+    bot: Bot, lang: str
+) -> None:
+    chat = bot.chat(lang=lang)
+    await bot.seller(link=chat, rating=Rating.POOR)
+    r = await chat.send("/start quota")
+    assert t("quota.ask_kind", lang) not in r.texts
+    assert r.texts[0] == t("quota.not_eligible", lang)
+    # the rule both kinds share is named once
+    [reason] = r.texts[1:]
+    assert {"zh": "卖家表现评级", "en": "seller performance rating"}[lang] in reason.casefold()
+    assert r.labels == [] and await chat.asked() == []
+    assert await bot.count(QuotaRequest) == 0
+
+
+@pytest.mark.parametrize("lang", LANGS)
 async def test_an_eligible_request_is_granted_and_the_limit_goes_up(bot_any: Bot, lang: str) -> None:
     bot = bot_any
     chat = bot.chat(lang=lang)
@@ -98,9 +114,13 @@ async def test_listing_capacity_up_to_the_hard_cap_once(bot: Bot, lang: str) -> 
     r = await chat.press(t("actions.confirm", lang))
     assert r.texts == [t("quota.approved_listing_capacity", lang, before=500, after=1000)]
     assert (await account(bot, seller.id)).listing_limit == 1000
-    r = await ask(chat, lang, "listing_capacity")
-    assert r.texts[0] == t("quota.not_eligible", lang)
+    # at the cap, only more stores can be asked for: the account settles which limit
+    limit = (await account(bot, seller.id)).store_limit
+    r = await chat.send("/start quota")
+    assert r.texts[0] == t("quota.only_kind", lang, other=t("quota.kind_listing_capacity", lang))
     assert {"zh": "每店1000个商品的最高上限", "en": "maximum of 1000 listings each"}[lang] in r.texts[1]
+    after = limit + bot.policy.quota_step
+    assert r.texts[2:] == [t("quota.confirm_store_quota", lang, before=limit, after=after)]
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -114,16 +134,16 @@ async def test_queued_when_auto_approve_is_off_and_not_asked_twice(bot: Bot, lan
     assert request.status is RequestStatus.OPEN
     assert r.texts == [t("quota.queued", lang, request_id=request.id)]
     assert (await account(bot, seller.id)).store_limit == 1
-    r = await ask(chat, lang)
-    assert r.texts[0] == t("quota.not_eligible", lang)
+    # asked again, the open request leaves only the other limit: the account settles which
+    r = await chat.send("/start quota")
+    assert r.texts[0] == t("quota.only_kind", lang, other=t("quota.kind_store_quota", lang))
     assert f"{request.id}" in r.texts[1]
     assert {"zh": "正在处理中", "en": "is already open"}[lang] in r.texts[1]
+    assert r.says("quota.confirm_listing_capacity", lang, before=500, after=1000)
+    await chat.send("/cancel")
     # my limits lists the open request
     r = await chat.send("/limits")
     assert f"{request.id}" in r.text and {"zh": "处理中", "en": "(open)"}[lang] in r.text
-    # the other kind is still possible
-    r = await ask(chat, lang, "listing_capacity")
-    assert r.says("quota.confirm_listing_capacity", lang, before=500, after=1000)
 
 
 @pytest.mark.parametrize("lang", LANGS)
