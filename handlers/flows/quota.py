@@ -7,6 +7,7 @@ checks everything again on confirm, so a verdict that went stale in between cann
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -26,9 +27,13 @@ _KIND_WORDS = {
 }
 
 
+# "单店商品上限", "listings per store": the store there only says what the listing limit counts.
+_PER_STORE = re.compile(r"单店|每个?[家间]?店铺?|per (store|shop)|each (store|shop)|a (store|shop)\b")
+
+
 def kind_named_in(text: str) -> str | None:
     """The limit a message names, if it names exactly one: more stores or more listings."""
-    lowered = text.casefold()
+    lowered = _PER_STORE.sub(" ", text.casefold())
     kinds = [k for k, words in _KIND_WORDS.items() if any(w in lowered for w in words)]
     return kinds[0] if len(kinds) == 1 else None
 

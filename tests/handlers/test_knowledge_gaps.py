@@ -27,8 +27,12 @@ LOGIN_FAILED = {
 }
 # A request that names the listing limit ("product", 商品) starts the increase at its verdict.
 RAISE_LISTINGS = {
-    "zh": ["帮我把商品上限提到1000个", "我想把商品数量上限调高到1000"],
-    "en": ["rise listings cap to 1000 please", "pls rise my listing limit to 1000"],
+    "zh": ["帮我把商品上限提到1000个", "我想把商品数量上限调高到1000", "帮我提高一下单店商品上限"],
+    "en": [
+        "rise listings cap to 1000 please",
+        "pls rise my listing limit to 1000",
+        "please raise the listings per store limit",
+    ],
 }
 BUYERS = {
     "zh": ["前几天在joom下单的包包啥时候能到", "付完钱了订单还是显示待付款", "卖家一直不给我发货怎么办"],
