@@ -1,4 +1,5 @@
-"""Long polling: getUpdates in a loop, each batch stored before the next call confirms it.
+"""Long polling (the standalone runtime, on aiogram): getUpdates in a loop, each batch stored before
+the next call confirms it.
 
 Telegram forgets updates only when a later getUpdates passes an offset beyond them, and the
 offset moves on only after the batch is stored; so a crash loses nothing — the next start gets
@@ -17,14 +18,10 @@ from aiogram.exceptions import TelegramConflictError, TelegramUnauthorizedError
 from aiogram.methods import GetUpdates
 
 from bot.runtime.trouble import backoff_delay
-from bot.telegram.client import api_error_text
-from bot.telegram.processor import TelegramIntake
+from bot.telegram.api import api_error_text
+from bot.telegram.processor import ALLOWED_UPDATES, TelegramIntake
 
 log = logging.getLogger(__name__)
-
-# Edited messages only matter in the agents' desk (an agent correcting an answer); a seller's
-# edit reaches no handler and changes nothing.
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 
 
 class Poller:

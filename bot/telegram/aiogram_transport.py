@@ -1,0 +1,138 @@
+"""The aiogram binding's part of every call: a Bot API call (`ApiCall`) carried by an aiogram `Bot`
+— sellerbot's own (the standalone runtime) or a host's (inside someone's `Dispatcher`) — and
+aiogram's errors told as the layer's (`bot.telegram.api`). Retries and the limiter are above it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiogram.methods
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramConflictError,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response
+from aiogram.types import BufferedInputFile
+from aiohttp import ClientError
+from pydantic import BaseModel
+
+from bot.config import TelegramSettings
+from bot.telegram import api
+from bot.telegram.api import ApiCall, Upload
+from bot.telegram.client import check_token
+
+# aiogram's method classes by Bot API name ("sendMessage": SendMessage).
+METHODS: dict[str, type[TelegramMethod[Any]]] = {
+    cls.__api_method__: cls
+    for cls in vars(aiogram.methods).values()
+    if inspect.isclass(cls) and issubclass(cls, TelegramMethod) and hasattr(cls, "__api_method__")
+}
+
+# aiogram reads every answer with `Response[<the method's return type>]`, a pydantic generic model
+# that pydantic caches only while something else refers to it: left alone, it is built again
+# (a schema build, about a millisecond) every few calls. These references keep each one alive.
+_RESPONSE_MODELS: dict[Any, type] = {}
+
+
+def keep_response_model(method: TelegramMethod[Any]) -> None:
+    returning = method.__returning__
+    if returning not in _RESPONSE_MODELS:
+        _RESPONSE_MODELS[returning] = Response[returning]  # type: ignore[valid-type]
+
+
+def as_method(call: ApiCall) -> TelegramMethod[Any]:
+    params = {
+        key: BufferedInputFile(value.data, filename=value.name) if isinstance(value, Upload) else value
+        for key, value in call.params.items()
+    }
+    return METHODS[call.method](**params)
+
+
+def as_json(result: Any) -> Any:
+    """What aiogram parsed, back as the Bot API's JSON."""
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if isinstance(result, list):
+        return [as_json(item) for item in result]
+    return result
+
+
+def layer_error(method: str, exc: TelegramAPIError) -> api.ApiError:
+    """aiogram's exception as the layer's."""
+    text = str(exc.message or "")
+    if isinstance(exc, TelegramRetryAfter):
+        return api.RetryAfter(method, text, float(exc.retry_after))
+    if isinstance(exc, TelegramMigrateToChat):
+        return api.MigrateToChat(method, text, exc.migrate_to_chat_id)
+    if isinstance(exc, TelegramBadRequest | TelegramEntityTooLarge | TelegramNotFound):
+        return api.BadRequest(method, text)
+    if isinstance(exc, TelegramForbiddenError):
+        return api.Forbidden(method, text)
+    if isinstance(exc, TelegramUnauthorizedError):
+        return api.Unauthorized(method, text)
+    if isinstance(exc, TelegramConflictError):
+        return api.Conflict(method, text)
+    if isinstance(exc, TelegramServerError):
+        return api.ServerError(method, text)
+    if isinstance(exc, TelegramNetworkError):
+        return api.NetworkError(method, text)
+    return api.ApiError(method, text)
+
+
+class AiogramTransport:
+    """Bot API calls through an aiogram `Bot` (its session carries the HTTP)."""
+
+    def __init__(self, bot: Bot, *, owns_session: bool) -> None:
+        self.bot = bot
+        self.owns_session = owns_session
+
+    async def call(self, call: ApiCall, *, request_timeout: float | None = None) -> Any:
+        method = as_method(call)
+        keep_response_model(method)
+        try:
+            result = await self.bot(method, request_timeout=int(request_timeout) if request_timeout else None)
+        except TelegramAPIError as exc:
+            raise layer_error(call.method, exc) from None
+        return as_json(result)
+
+    async def download(self, file_path: str, *, request_timeout: float) -> AsyncIterator[bytes]:
+        url = self.bot.session.api.file_url(self.bot.token, file_path)
+        try:
+            async for chunk in self.bot.session.stream_content(
+                url=url, timeout=int(request_timeout), chunk_size=65536, raise_for_status=True
+            ):
+                yield chunk
+        except ClientError as exc:
+            # Never the URL: it holds the token.
+            status = getattr(exc, "status", None)
+            raise api.NetworkError(
+                "download", f"{type(exc).__name__}{f' (HTTP {status})' if status else ''}"
+            ) from None
+        except TelegramAPIError as exc:
+            raise layer_error("download", exc) from None
+
+    async def close(self) -> None:
+        if self.owns_session:
+            await self.bot.session.close()
+
+
+def make_bot(settings: TelegramSettings) -> Bot:
+    """An aiogram Bot for the configured token and Bot API server."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base_url))
+    return Bot(token=check_token(settings), session=session)
