@@ -20,4 +20,7 @@ The layer (imports no Telegram client library):
 Bindings:
     aiogram_transport.py  calls through an aiogram `Bot`
     runtime.py, polling.py  the standalone runtime (`sellerbot run telegram`) on aiogram
+    embed.py        `aiogram_router(settings)`: sellerbot inside a host's aiogram `Dispatcher`
+    ptb.py          `install(application, settings)`: sellerbot inside a host's python-telegram-bot
+                    `Application`
 """

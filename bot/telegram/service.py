@@ -59,6 +59,11 @@ class TelegramService:
     owns_app: bool = True
     _tasks: list[asyncio.Task[Any]] = dataclasses.field(default_factory=list)
     _stopped: bool = False
+    # Updates from a host's dispatcher are stored one at a time, in the order they reach sellerbot:
+    # a host that handles updates concurrently (aiogram's tasks, python-telegram-bot's
+    # concurrent_updates) may start several at once, and the chat workers take a chat's updates in
+    # the order they were stored. An asyncio lock is taken first come, first served.
+    _storing: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
 
     @property
     def stats(self) -> Stats:
@@ -70,6 +75,15 @@ class TelegramService:
         self._tasks.append(asyncio.create_task(self.housekeeping.run(), name="telegram-housekeeping"))
         if self.desk_relay is not None:
             self._tasks.append(asyncio.create_task(self.desk_relay.run(), name="telegram-desk"))
+
+    async def take(self, raw: dict[str, Any]) -> None:
+        """An update a host's dispatcher passed on (one `router.claims`): stored for the chat
+        workers, or, if the database cannot store it, its sender told."""
+        async with self._storing:
+            try:
+                await self.intake.accept([raw])
+            except Exception as exc:
+                self.intake.tell_users([raw], exc)
 
     async def _stop_intake(self) -> None:
         """No new updates (the standalone runtime stops its polling or webhook here)."""
