@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from examples.aiogram_host import REFRESH, REFRESHED, WEATHER
 from handlers import replies
 from services.models import InboundUpdate, Store
 from tests.telegram.conftest import FAST_LIMITS, desk_settings, telegram_settings
 from tests.telegram.desk_harness import DeskHarness, is_card
 from tests.telegram.fake_api import FakeBotAPI
 from tests.telegram.harness import Harness
-from tests.telegram.hosts import HOST_PRESSED, WAYS, WEATHER, Served, serving
+from tests.telegram.hosts import WAYS, Served, serving
 
 
 def t(key: str, lang: str, **context: object) -> str:
@@ -115,6 +116,12 @@ async def test_a_handoff_to_the_desk_and_back(desk: DeskHarness) -> None:
     conversation = await desk.conversation_id("telegram", str(seller.user.id))
     await desk.relayed(conversation)
     assert t("desk.seller_says", "zh", text="我的店铺被封了,怎么办?") in topic.texts
+    # A photo goes into the topic as an upload of its bytes (multipart).
+    picture = png(64, 64)
+    await seller.photo(picture, caption="截图")
+    await desk.until(lambda: any(m.photo for m in topic.messages))
+    relayed = next(m for m in topic.messages if m.photo)
+    assert relayed.document is not None and relayed.document[1] == picture
     anna = desk.agent("Anna")
     assert (await anna.send("您好,我查一下。", thread_id=topic.thread)).messages == []
     await desk.seller_gets(seller, "您好,我查一下。")
@@ -181,11 +188,12 @@ async def test_what_is_not_sellerbots_is_left_alone(tg: Harness, served: Served)
     asked = tg.fake.send(dan.chat, dan.user, "/weather")
     await tg.fake.wait_until(lambda: WEATHER in [m.text for m in tg.fake.sent(dan.chat.id)])
     assert not await stored(tg, asked)
-    menu = (await dan.send("/start")).last
-    pressed = tg.fake.press(dan.user, menu, data="host:forecast")
+    forecast = next(m for m in tg.fake.sent(dan.chat.id) if m.text == WEATHER)
+    pressed = tg.fake.press(dan.user, forecast, data=REFRESH)
     query = tg.fake.callback_queries_by_update[pressed]
     await tg.fake.wait_until(lambda: tg.fake.callback_queries[query].answered is not None)
-    assert tg.fake.callback_queries[query].answered == {"text": HOST_PRESSED, "show_alert": False}
+    assert tg.fake.callback_queries[query].answered == {"text": REFRESHED, "show_alert": False}
     assert not await stored(tg, pressed)
-    assert menu.edits == []
+    # Sellerbot answers its own in the same chat.
+    assert (await dan.send("/start")).last.buttons
     assert [m.text for m in tg.fake.sent(dan.chat.id)].count(WEATHER) == 1

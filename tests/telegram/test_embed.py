@@ -1,0 +1,98 @@
+"""What a host's own settings must not change: python-telegram-bot's `run_polling` starting and
+stopping sellerbot (post_init, post_stop), a host's `Defaults(block=False)` and
+`arbitrary_callback_data`, and an aiogram host that starts its dispatcher without the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+from aiogram import Dispatcher
+from telegram.ext import ApplicationBuilder, Defaults
+
+from bot.telegram.embed import aiogram_router
+from bot.telegram.processor import ALLOWED_UPDATES
+from bot.telegram.ptb import install
+from examples import ptb_host
+from handlers import replies
+from tests.telegram.conftest import FAST_LIMITS, telegram_settings
+from tests.telegram.fake_api import FakeBotAPI
+from tests.telegram.harness import Harness
+
+
+def bot_texts(fake: FakeBotAPI, chat_id: int) -> list[str]:
+    return [m.text or "" for m in fake.sent(chat_id)]
+
+
+async def test_run_polling_starts_and_stops_sellerbot_with_the_host(fake: FakeBotAPI, data_dir: Path) -> None:
+    application, sellerbot = ptb_host.build(telegram_settings(data_dir, fake, **FAST_LIMITS))
+    loop = asyncio.new_event_loop()
+
+    def host() -> None:
+        asyncio.set_event_loop(loop)  # run_polling takes the thread's loop
+        application.run_polling(allowed_updates=ALLOWED_UPDATES, stop_signals=None, close_loop=False)
+
+    thread = threading.Thread(target=host, name="ptb-host")
+    thread.start()
+    try:
+        user = fake.user("Seller", language_code="en")
+        chat = fake.private_chat(user)
+        fake.send(chat, user, "/weather")
+        fake.send(chat, user, "/help")
+        await fake.wait_until(
+            lambda: any(t.startswith("Here is what I can help with") for t in bot_texts(fake, chat.id))
+        )
+        assert bot_texts(fake, chat.id)[0] == ptb_host.WEATHER
+        assert sellerbot.service is not None
+    finally:
+        loop.call_soon_threadsafe(application.stop_running)
+        await asyncio.to_thread(thread.join)
+        loop.close()
+    assert sellerbot.service is None  # post_stop stopped it
+
+
+async def test_a_hosts_defaults_and_arbitrary_callback_data_leave_sellerbot_as_it_is(
+    fake: FakeBotAPI, data_dir: Path
+) -> None:
+    settings = telegram_settings(data_dir, fake, **FAST_LIMITS)
+    application = (
+        ApplicationBuilder()
+        .token(fake.token)
+        .base_url(f"{fake.url}/bot")
+        .base_file_url(f"{fake.url}/file/bot")
+        .defaults(Defaults(block=False))
+        .arbitrary_callback_data(True)
+        .build()
+    )
+    sellerbot = install(application, settings)
+    assert sellerbot.handler.block is True  # not the host's default
+    await application.initialize()
+    try:
+        async with sellerbot:
+            await application.start()
+            assert application.updater is not None
+            await application.updater.start_polling(timeout=5, allowed_updates=ALLOWED_UPDATES)
+            try:
+                assert sellerbot.service is not None
+                tg = Harness(fake, sellerbot.service)
+                alice = tg.private(language="en")
+                menu = (await alice.send("/start")).last
+                turn = await alice.press("Fees and commission")
+                assert "commission" in turn.text
+                assert menu.text.endswith(replies.say("channel.chosen", "en", label="Fees and commission"))
+            finally:
+                await application.updater.stop()
+                await application.stop()
+    finally:
+        await application.shutdown()
+
+
+async def test_an_aiogram_host_without_the_bot_at_startup_is_told_what_to_pass(
+    fake: FakeBotAPI, data_dir: Path
+) -> None:
+    dispatcher = Dispatcher()
+    dispatcher.include_router(aiogram_router(telegram_settings(data_dir, fake)))
+    with pytest.raises(RuntimeError, match="bot=bot"):
+        await dispatcher.emit_startup()
