@@ -26,6 +26,7 @@ from bot.runtime.languages import Languages
 from bot.runtime.leases import process_name
 from bot.runtime.limiter import Limiter, OutboundLimits, build_limiter
 from bot.runtime.metrics import Stats
+from bot.runtime.serve import until_a_part_ends
 from bot.runtime.workers import ChatWorkers
 from bot.telegram.api import ApiCall, ApiClient, Transport
 from bot.telegram.deliveries import TelegramDeliveries
@@ -90,12 +91,7 @@ class TelegramService:
 
     async def wait(self) -> None:
         """Until a part of the service ends or fails (its error is raised)."""
-        if not self._tasks:
-            return
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+        await until_a_part_ends(self._tasks)
 
     async def stop(self) -> None:
         if self._stopped:

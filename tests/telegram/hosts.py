@@ -20,6 +20,7 @@ from aiogram import Router
 
 from bot.config import Settings
 from bot.telegram.processor import ALLOWED_UPDATES
+from bot.telegram.ptb import HostApplication, PtbSellerbot
 from bot.telegram.runtime import start_telegram
 from bot.telegram.service import TelegramService
 from examples import aiogram_host, ptb_host
@@ -90,8 +91,16 @@ async def _aiogram_host(settings: Settings) -> AsyncIterator[TelegramService]:
 async def _ptb_host(settings: Settings) -> AsyncIterator[TelegramService]:
     # A host that handles updates side by side: sellerbot's order must not depend on it.
     application, sellerbot = ptb_host.build(settings, concurrent_updates=True)
-    # The lifecycle a host drives itself (run_polling would start and stop sellerbot through
-    # post_init and post_stop; tests/telegram/test_embed.py runs that).
+    async with ptb_running(application, sellerbot) as service:
+        yield service
+
+
+@asynccontextmanager
+async def ptb_running(
+    application: HostApplication, sellerbot: PtbSellerbot
+) -> AsyncIterator[TelegramService]:
+    """The lifecycle a host drives itself (run_polling would start and stop sellerbot through
+    post_init and post_stop; tests/telegram/test_embed.py runs that)."""
     await application.initialize()
     try:
         async with sellerbot:

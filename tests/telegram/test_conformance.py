@@ -8,7 +8,6 @@ nothing that is not its own."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,25 +16,12 @@ import pytest
 from sqlalchemy import func, select
 
 from examples.aiogram_host import REFRESH, REFRESHED, WEATHER
-from handlers import replies
 from services.models import InboundUpdate, Store
 from tests.telegram.conftest import FAST_LIMITS, desk_settings, telegram_settings
 from tests.telegram.desk_harness import DeskHarness, is_card
 from tests.telegram.fake_api import FakeBotAPI
-from tests.telegram.harness import Harness
+from tests.telegram.harness import Harness, png, t
 from tests.telegram.hosts import WAYS, Served, serving
-
-
-def t(key: str, lang: str, **context: object) -> str:
-    return replies.say(key, lang, **context)
-
-
-def png(width: int, height: int) -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), "red").save(out, format="PNG")
-    return out.getvalue()
 
 
 @pytest.fixture(params=WAYS)
@@ -75,16 +61,25 @@ async def test_faq_in_a_private_chat_and_in_a_group(tg: Harness) -> None:
     assert all(m.reply_to == turn.asked.message_id for m in turn.messages)  # quoting the question
 
 
-async def test_open_store_with_an_icon(tg: Harness) -> None:
+async def test_open_store_with_an_icon_sent_as_a_photo(tg: Harness) -> None:
     carol = tg.private(language="en")
     seller = await tg.seller(carol, store_limit=3)
     turn = await carol.send("/start open_store")
     assert t("open_store.intro", "en", free=3) in turn.texts
-    await carol.send("Carol Gadgets")
-    turn = await carol.press("Electronics")
+    turn = await carol.send("Carol Gadgets")
+    electronics = "Electronics"  # the button; sentences say "electronics"
+    assert electronics in turn.labels
+    turn = await carol.press(electronics)
     assert turn.labels == [t("open_store.skip_icon", "en")]
+
+    # A file of the wrong type at the icon step: explained, nothing changes, the step is asked again.
+    turn = await carol.document(b"%PDF-1.4 not an image", name="logo.pdf", mime_type="application/pdf")
+    assert turn.labels == [t("open_store.skip_icon", "en")]
+    assert "Icon accepted" not in turn.text
+
     turn = await carol.photo(png(600, 600))
     assert t("open_store.icon_ok", "en", format="PNG", width=600, height=600) in turn.texts
+    assert t("actions.confirm", "en") in turn.labels
     turn = await carol.press(t("actions.confirm", "en"))
     assert "Carol Gadgets" in turn.text and "is open" in turn.text
     async with tg.sessions() as session:
@@ -92,16 +87,29 @@ async def test_open_store_with_an_icon(tg: Harness) -> None:
     assert [s.title for s in stores] == ["Carol Gadgets"]
 
 
-async def test_a_button_pressed_twice_takes_effect_once(tg: Harness) -> None:
+async def test_menu_topic_button_is_answered_and_marked_and_a_second_click_changes_nothing(
+    tg: Harness,
+) -> None:
     alice = tg.private(language="en")
-    menu = (await alice.send("/start")).last
+    turn = await alice.send("/start")
+    assert turn.texts[0].startswith("Hello! I'm the Joom seller assistant")
+    menu = turn.last
+    assert "Fees and commission" in menu.labels
+    assert all(b["callback_data"].startswith("b:") and len(b["callback_data"]) <= 64 for b in menu.buttons)
+
     turn = await alice.press("Fees and commission")
-    assert turn.answer == {"text": None, "show_alert": False}
+    assert turn.answer == {"text": None, "show_alert": False}  # the spinner stops
     assert "commission" in turn.text
-    assert menu.buttons == [] and menu.text.endswith(t("channel.chosen", "en", label="Fees and commission"))
+    # The pressed message: keyboard removed, the chosen option marked under the text.
+    assert menu.buttons == []
+    assert menu.text.endswith(t("channel.chosen", "en", label="Fees and commission"))
+    assert len(menu.edits) == 1
+
+    # A second click (a double tap that raced the edit) is told so, and edits nothing.
     data = menu.edits[0]["reply_markup"]["inline_keyboard"][3][0]["callback_data"]
     again = await alice.press_data(menu, data)
     assert again.texts == [t("buttons.already_pressed", "en")]
+    assert again.answer == {"text": None, "show_alert": False}
     assert len(menu.edits) == 1
 
 
@@ -134,7 +142,7 @@ async def test_a_handoff_to_the_desk_and_back(desk: DeskHarness) -> None:
     assert "佣金" in (await seller.send("佣金是多少?")).text  # the bot answers again
 
 
-async def test_a_429_is_obeyed(tg: Harness) -> None:
+async def test_429_is_obeyed_and_the_message_sent_afterwards(tg: Harness) -> None:
     ida = tg.private(language="en")
     tg.fake.fail("sendMessage", status=429, retry_after=1)
     turn = await ida.send("/help")
@@ -142,7 +150,7 @@ async def test_a_429_is_obeyed(tg: Harness) -> None:
     attempts = [(params, at) for name, params, at in tg.fake.calls if name == "sendMessage"]
     assert len(attempts) == 2 and attempts[0][0]["text"] == attempts[1][0]["text"]
     assert attempts[1][1] - attempts[0][1] >= 1.0 - 0.05  # retry_after obeyed
-    assert len(tg.fake.sent(ida.chat.id)) == 1
+    assert len(tg.fake.sent(ida.chat.id)) == 1  # sent once, not dropped, not doubled
 
 
 async def test_a_redelivered_update_takes_effect_once(tg: Harness) -> None:
@@ -154,9 +162,14 @@ async def test_a_redelivered_update_takes_effect_once(tg: Harness) -> None:
     turn = await gil.press(t("open_store.skip_icon", "en"))
     confirm = await gil.press(t("actions.confirm", "en"), message=turn.last)
     assert "Gil Tools" in confirm.text
+
+    # Telegram delivers the confirm press again (say, after a restart that did not confirm it).
     sent_before = len(tg.fake.sent(gil.chat.id))
     tg.fake.redeliver(confirm.update_id)
     await tg.fake.wait_until(lambda: tg.runtime.stats.duplicates == 1)
+    # …and a message once more, then something new: only the new one is answered.
+    tg.fake.redeliver(turn.update_id)
+    await tg.fake.wait_until(lambda: tg.runtime.stats.duplicates == 2)
     fresh = await gil.send("/help")
     assert len(tg.fake.sent(gil.chat.id)) == sent_before + len(fresh.messages)
     async with tg.sessions() as session:

@@ -20,6 +20,7 @@ from handlers import replies
 from tests.telegram.conftest import FAST_LIMITS, telegram_settings
 from tests.telegram.fake_api import FakeBotAPI
 from tests.telegram.harness import Harness
+from tests.telegram.hosts import ptb_running
 
 
 def bot_texts(fake: FakeBotAPI, chat_id: int) -> list[str]:
@@ -68,25 +69,13 @@ async def test_a_hosts_defaults_and_arbitrary_callback_data_leave_sellerbot_as_i
     )
     sellerbot = install(application, settings)
     assert sellerbot.handler.block is True  # not the host's default
-    await application.initialize()
-    try:
-        async with sellerbot:
-            await application.start()
-            assert application.updater is not None
-            await application.updater.start_polling(timeout=5, allowed_updates=ALLOWED_UPDATES)
-            try:
-                assert sellerbot.service is not None
-                tg = Harness(fake, sellerbot.service)
-                alice = tg.private(language="en")
-                menu = (await alice.send("/start")).last
-                turn = await alice.press("Fees and commission")
-                assert "commission" in turn.text
-                assert menu.text.endswith(replies.say("channel.chosen", "en", label="Fees and commission"))
-            finally:
-                await application.updater.stop()
-                await application.stop()
-    finally:
-        await application.shutdown()
+    async with ptb_running(application, sellerbot) as service:
+        tg = Harness(fake, service)
+        alice = tg.private(language="en")
+        menu = (await alice.send("/start")).last
+        turn = await alice.press("Fees and commission")
+        assert "commission" in turn.text
+        assert menu.text.endswith(replies.say("channel.chosen", "en", label="Fees and commission"))
 
 
 async def test_an_aiogram_host_without_the_bot_at_startup_is_told_what_to_pass(
