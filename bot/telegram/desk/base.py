@@ -18,8 +18,7 @@ from services.db import Sessions
 from services.handoff_settings import HandoffSettings
 from services.policy import Policy
 
-# Callback data of the desk's own buttons ("desk:a:<desk message id>": send a suggested answer).
-BUTTON_PREFIX = "desk:"
+# Callback data of the desk's "send this suggestion" button ("desk:a:<desk message id>").
 SUGGESTION_PREFIX = "desk:a:"
 # What Telegram says when a topic was deleted, or is closed to the sender.
 _TOPIC_GONE = ("message thread not found", "topic_id_invalid", "topic_deleted", "thread not found")
