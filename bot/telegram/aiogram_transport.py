@@ -11,6 +11,7 @@ from typing import Any
 
 import aiogram.methods
 from aiogram import Bot
+from aiogram.client.default import Default
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
@@ -56,11 +57,21 @@ def keep_response_model(method: TelegramMethod[Any]) -> None:
         _RESPONSE_MODELS[returning] = Response[returning]  # type: ignore[valid-type]
 
 
+# Per method, the parameters a bot's defaults fill in (parse_mode, link_preview_options, …), each
+# set to None: sellerbot's calls mean what they say, whatever a host's `DefaultBotProperties` hold
+# (a default parse mode would render a seller's text as markup).
+UNSET_DEFAULTS: dict[str, dict[str, None]] = {
+    name: {field: None for field, info in cls.model_fields.items() if isinstance(info.default, Default)}
+    for name, cls in METHODS.items()
+}
+
+
 def as_method(call: ApiCall) -> TelegramMethod[Any]:
-    params = {
-        key: BufferedInputFile(value.data, filename=value.name) if isinstance(value, Upload) else value
-        for key, value in call.params.items()
-    }
+    params: dict[str, Any] = dict(UNSET_DEFAULTS[call.method])
+    for key, value in call.params.items():
+        params[key] = (
+            BufferedInputFile(value.data, filename=value.name) if isinstance(value, Upload) else value
+        )
     return METHODS[call.method](**params)
 
 

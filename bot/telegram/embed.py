@@ -16,7 +16,9 @@ delivery loop, housekeeping and desk relay running); its shutdown stops it. `sta
 the bot to startup; a host on aiohttp webhooks passes it with `setup_application(app, dispatcher,
 bot=bot)` — or gives it here, as `bot=`. Sellerbot sends its own calls through the host's bot
 session, with its own limiter and 429 handling (`bot.telegram.sender`); the host's session
-middlewares see them too. Sellerbot does not set the bot's command menu (the host owns it).
+middlewares see them too. Sellerbot does not set the bot's command menu (the host owns it), and
+a host's `DefaultBotProperties` (a default parse mode, …) do not reach sellerbot's calls: a
+seller's text always goes as plain text.
 """
 
 from __future__ import annotations

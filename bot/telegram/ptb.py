@@ -21,6 +21,9 @@ drives the application itself (`async with application: await application.start(
 webhook server) calls `await sellerbot.start()` after `application.initialize()` and `await
 sellerbot.stop()` before `application.shutdown()`, or uses `async with sellerbot:`.
 
+A host's `Defaults` (parse_mode, link previews, …) do not reach sellerbot's calls
+(`do_api_request` inserts none): a seller's text always goes as plain text.
+
 What the host must set: `allowed_updates` (if it passes any to `run_polling`/`set_webhook`) must
 include "message", "edited_message" and "callback_query". With `arbitrary_callback_data` on,
 sellerbot's buttons still work: their data is read back from what python-telegram-bot could not

@@ -16,9 +16,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from aiogram import Router
+from aiogram import Bot, Dispatcher, Router
 
 from bot.config import Settings
+from bot.telegram.embed import SellerbotRouter
 from bot.telegram.processor import ALLOWED_UPDATES
 from bot.telegram.ptb import HostApplication, PtbSellerbot
 from bot.telegram.runtime import start_telegram
@@ -61,6 +62,15 @@ async def serving(way: str, settings: Settings, fake: FakeBotAPI) -> AsyncIterat
 @asynccontextmanager
 async def _aiogram_host(settings: Settings) -> AsyncIterator[TelegramService]:
     bot, dispatcher, sellerbot = aiogram_host.build(settings)
+    async with aiogram_running(bot, dispatcher, sellerbot) as service:
+        yield service
+
+
+@asynccontextmanager
+async def aiogram_running(
+    bot: Bot, dispatcher: Dispatcher, sellerbot: SellerbotRouter
+) -> AsyncIterator[TelegramService]:
+    """The host's dispatcher polling, sellerbot started by its startup."""
     # A router after sellerbot's: its startup runs once sellerbot's has.
     started = asyncio.Event()
     last = Router(name="after-sellerbot")
