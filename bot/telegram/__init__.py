@@ -14,12 +14,12 @@ The layer (imports no Telegram client library):
     files.py        getFile and download, with the size limit
     desk/           the agents' desk: a forum supergroup, a topic per handed-off conversation
     service.py      the channel assembled and its background tasks run, on any transport
-    webhook.py      intake by webhook (secret checked; plain aiohttp)
+    polling.py      intake by long polling        webhook.py  intake by webhook (plain aiohttp)
     client.py       the token checked and kept out of logs
 
 Bindings:
     aiogram_transport.py  calls through an aiogram `Bot`
-    runtime.py, polling.py  the standalone runtime (`sellerbot run telegram`) on aiogram
+    runtime.py      the standalone runtime (`sellerbot run telegram`) on aiogram
     embed.py        `aiogram_router(settings)`: sellerbot inside a host's aiogram `Dispatcher`
     ptb.py          `install(application, settings)`: sellerbot inside a host's python-telegram-bot
                     `Application`

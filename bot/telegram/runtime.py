@@ -17,7 +17,6 @@ import dataclasses
 import logging
 from typing import Any
 
-from aiogram import Bot
 from aiohttp import web
 
 from bot.app import App
@@ -76,7 +75,6 @@ def desk_command_menus(chat_id: int, default_language: str) -> list[ApiCall]:
 
 @dataclasses.dataclass
 class TelegramRuntime(TelegramService):
-    bot: Bot | None = None
     webhook: bool = False
     poller: Poller | None = None
     web_runner: web.AppRunner | None = None
@@ -90,7 +88,6 @@ class TelegramRuntime(TelegramService):
                 await self.api(call)
         await super()._start()
         telegram = self.settings.telegram
-        assert self.bot is not None
         if self.webhook:
             token = telegram.token.get_secret_value()
             secret = telegram.webhook_secret.get_secret_value() or derived_secret(token)
@@ -113,7 +110,7 @@ class TelegramRuntime(TelegramService):
                 log.info("webhook registered with Telegram")
         else:
             await self.api(ApiCall("deleteWebhook", {"drop_pending_updates": False}))
-            self.poller = Poller(self.bot, self.intake, timeout=telegram.poll_timeout_seconds)
+            self.poller = Poller(self.api.transport, self.intake, timeout=telegram.poll_timeout_seconds)
             self._tasks.append(asyncio.create_task(self.poller.run(), name="telegram-poller"))
             log.info("long polling %s as @%s", telegram.api_base_url, self.identity.username)
 
@@ -134,8 +131,7 @@ async def start_telegram(
 ) -> TelegramRuntime:
     """Start the Telegram channel. With `app`, use that composition root (tests, or a process
     running several channels) instead of building one, and leave it open at stop."""
-    bot = make_bot(settings.telegram)
-    transport = AiogramTransport(bot, owns_session=True)
+    transport = AiogramTransport(make_bot(settings.telegram), owns_session=True)
     return await start_service(
-        settings, transport, app=app, owner=owner, kind=TelegramRuntime, bot=bot, webhook=webhook
+        settings, transport, app=app, owner=owner, kind=TelegramRuntime, webhook=webhook
     )
