@@ -19,7 +19,7 @@ from examples.aiogram_host import REFRESH, REFRESHED, WEATHER
 from services.models import InboundUpdate, Store
 from tests.telegram.conftest import FAST_LIMITS, desk_settings, telegram_settings
 from tests.telegram.desk_harness import DeskHarness, is_card
-from tests.telegram.fake_api import FakeBotAPI
+from tests.telegram.fake_api import FakeBotAPI, Message
 from tests.telegram.harness import Harness, png, t
 from tests.telegram.hosts import WAYS, Served, serving
 
@@ -177,6 +177,27 @@ async def test_a_redelivered_update_takes_effect_once(tg: Harness) -> None:
             select(func.count()).select_from(Store).where(Store.account_id == seller.id)
         )
     assert stores == 1
+
+
+async def test_a_burst_in_many_chats_is_answered_in_each_chats_order(tg: Harness) -> None:
+    """Updates that arrive together (one getUpdates batch) — handled side by side by a host that
+    does so — still take effect in each chat's order."""
+    chats = [tg.private(language="en") for _ in range(6)]
+    update_ids = [
+        tg.fake.send(chat.chat, chat.user, "/help" if round_ % 2 == 0 else "/lang")
+        for round_ in range(6)
+        for chat in chats
+    ]
+    for update_id in update_ids:
+        await tg.handled(update_id)
+
+    def kind(message: Message) -> str:
+        if message.labels == ["中文", "English"]:
+            return "lang"
+        return "help" if (message.text or "").startswith("Here is what I can help with") else repr(message)
+
+    for chat in chats:
+        assert [kind(m) for m in tg.fake.sent(chat.chat.id)] == ["help", "lang"] * 3
 
 
 async def test_what_is_not_sellerbots_is_left_alone(tg: Harness, served: Served) -> None:
