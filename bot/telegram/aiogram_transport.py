@@ -31,7 +31,6 @@ from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response
 from aiogram.types import BufferedInputFile
 from aiohttp import ClientError
-from pydantic import BaseModel
 
 from bot.config import TelegramSettings
 from bot.telegram import api
@@ -45,16 +44,23 @@ METHODS: dict[str, type[TelegramMethod[Any]]] = {
     if inspect.isclass(cls) and issubclass(cls, TelegramMethod) and hasattr(cls, "__api_method__")
 }
 
-# aiogram reads every answer with `Response[<the method's return type>]`, a pydantic generic model
-# that pydantic caches only while something else refers to it: left alone, it is built again
-# (a schema build, about a millisecond) every few calls. These references keep each one alive.
-_RESPONSE_MODELS: dict[Any, type] = {}
+# aiogram reads an answer with `Response[<the method's return type>]`: a method's own class would
+# parse the result into aiogram's models, which the layer would only turn back into JSON. Each
+# method is sent as a subclass whose return type is `Any`, so the result stays the JSON Telegram
+# sent; the one response model `Response[Any]` is kept alive here (pydantic caches a generic model
+# only while something refers to it, and building it takes about a millisecond).
+_RAW_RESPONSE = Response[Any]
+_RAW_METHODS: dict[str, type[TelegramMethod[Any]]] = {}
 
 
-def keep_response_model(method: TelegramMethod[Any]) -> None:
-    returning = method.__returning__
-    if returning not in _RESPONSE_MODELS:
-        _RESPONSE_MODELS[returning] = Response[returning]  # type: ignore[valid-type]
+def raw_method_class(name: str) -> type[TelegramMethod[Any]]:
+    made = _RAW_METHODS.get(name)
+    if made is None:
+        base = METHODS[name]
+        made = _RAW_METHODS[name] = type(
+            base.__name__, (base,), {"__returning__": Any, "__module__": __name__}
+        )
+    return made
 
 
 # Per method, the parameters a bot's defaults fill in (parse_mode, link_preview_options, …), each
@@ -69,19 +75,9 @@ UNSET_DEFAULTS: dict[str, dict[str, None]] = {
 def as_method(call: ApiCall) -> TelegramMethod[Any]:
     params: dict[str, Any] = dict(UNSET_DEFAULTS[call.method])
     for key, value in call.params.items():
-        params[key] = (
-            BufferedInputFile(value.data, filename=value.name) if isinstance(value, Upload) else value
-        )
-    return METHODS[call.method](**params)
-
-
-def as_json(result: Any) -> Any:
-    """What aiogram parsed, back as the Bot API's JSON."""
-    if isinstance(result, BaseModel):
-        return result.model_dump(mode="json", by_alias=True, exclude_none=True)
-    if isinstance(result, list):
-        return [as_json(item) for item in result]
-    return result
+        upload = isinstance(value, Upload)
+        params[key] = BufferedInputFile(value.data, filename=value.name) if upload else value
+    return raw_method_class(call.method)(**params)
 
 
 def layer_error(method: str, exc: TelegramAPIError) -> api.ApiError:
@@ -115,12 +111,11 @@ class AiogramTransport:
 
     async def call(self, call: ApiCall, *, request_timeout: float | None = None) -> Any:
         method = as_method(call)
-        keep_response_model(method)
         try:
             result = await self.bot(method, request_timeout=int(request_timeout) if request_timeout else None)
         except TelegramAPIError as exc:
             raise layer_error(call.method, exc) from None
-        return as_json(result)
+        return result
 
     async def download(self, file_path: str, *, request_timeout: float) -> AsyncIterator[bytes]:
         url = self.bot.session.api.file_url(self.bot.token, file_path)
