@@ -49,9 +49,6 @@ def telegram(settings: Settings, webhook: bool, host: str | None, port: int | No
         fail(str(exc))
     configure_logging(settings)
     protect_token_in_logs(settings.telegram.token.get_secret_value())
-    if settings.app.log_level != "DEBUG":
-        # aiogram logs every update at INFO; the processor reports what matters.
-        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     from bot.telegram.desk import DeskConfigError
 
     try:

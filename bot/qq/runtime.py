@@ -44,6 +44,7 @@ from bot.runtime.languages import Languages
 from bot.runtime.leases import process_name
 from bot.runtime.limiter import Limiter, OutboundLimits, build_limiter
 from bot.runtime.metrics import Stats
+from bot.runtime.serve import until_a_part_ends
 from bot.runtime.workers import ChatWorkers
 from handlers import replies as catalogue
 from handlers.types import Button
@@ -106,10 +107,7 @@ class QQRuntime:
 
     async def wait(self) -> None:
         """Until a part of the runtime fails (its error is raised)."""
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+        await until_a_part_ends(self._tasks)
 
     async def stop(self) -> None:
         if self._stopped:

@@ -25,7 +25,7 @@ class WaitMeter:
         self.seconds += seconds
 
 
-# Set by the processor around each update; the sender and the retry middleware add to it.
+# Set by the processor around each update; the sender and the API client (429 waits) add to it.
 CURRENT_WAITS: ContextVar[WaitMeter | None] = ContextVar("sellerbot_waits", default=None)
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,16 @@ class Running(Protocol):
 
 
 R = TypeVar("R", bound=Running)
+
+
+async def until_a_part_ends(tasks: Sequence[asyncio.Task[Any]]) -> None:
+    """`Running.wait` for a runtime whose parts are `tasks`: until one ends; its error is raised."""
+    if not tasks:
+        return
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
 
 
 async def serve_until_signalled(start: Callable[[], Awaitable[R]], *, describe: Callable[[R], str]) -> None:

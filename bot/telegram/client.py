@@ -1,10 +1,4 @@
-"""The aiogram client: the Bot API server it talks to, retries, and keeping the token secret.
-
-Every call goes through `RetryRequests`, a request middleware of aiogram's session: a 429 is
-obeyed (sleep `retry_after`, then the same call again, as often as Telegram asks: a message is
-never dropped for flood control), and a network error or a 5xx answer is retried with
-exponential backoff and jitter a limited number of times. getUpdates is left to the poller,
-which has its own loop.
+"""The bot token: checked before anything starts, and kept out of every log.
 
 The token is part of every Bot API URL, so an error message that quotes a URL would leak it:
 `TokenFilter` removes it from every log record, whatever logged it.
@@ -12,85 +6,20 @@ The token is part of every Bot API URL, so an error message that quotes a URL wo
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import Any
-
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import (
-    TelegramEntityTooLarge,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
-from aiogram.methods import GetUpdates, TelegramMethod
-from aiogram.methods.base import Response, TelegramType
-from aiogram.utils.token import TokenValidationError, validate_token
+import re
 
 from bot.config import TelegramSettings
-from bot.runtime.metrics import add_wait
-from bot.runtime.trouble import backoff_delay
+from bot.telegram.api import api_error_text
 
 log = logging.getLogger(__name__)
+
+# What @BotFather gives: the bot's id, a colon, a secret (no spaces).
+_TOKEN_RE = re.compile(r"^[0-9]+:\S+$")
 
 
 class TelegramConfigError(Exception):
     """The Telegram settings cannot be used (no token, a malformed token)."""
-
-
-# aiogram reads every answer with `Response[<the method's return type>]`, a pydantic generic model
-# that pydantic caches only while something else refers to it: left alone, it is built again
-# (a schema build, about a millisecond) every few calls. These references keep each one alive.
-_RESPONSE_MODELS: dict[Any, type] = {}
-
-
-def keep_response_model(method: TelegramMethod[Any]) -> None:
-    returning = method.__returning__
-    if returning not in _RESPONSE_MODELS:
-        _RESPONSE_MODELS[returning] = Response[returning]  # type: ignore[valid-type]
-
-
-class RetryRequests(BaseRequestMiddleware):
-    def __init__(self, *, network_retries: int) -> None:
-        self.network_retries = network_retries
-
-    async def __call__(
-        self,
-        make_request: NextRequestMiddlewareType[TelegramType],
-        bot: Bot,
-        method: TelegramMethod[TelegramType],
-    ) -> Response[TelegramType]:
-        keep_response_model(method)
-        failures = 0
-        while True:
-            try:
-                return await make_request(bot, method)
-            except TelegramRetryAfter as exc:
-                log.warning(
-                    "Telegram asked to wait %ss before %s; waiting", exc.retry_after, method.__api_method__
-                )
-                started = asyncio.get_running_loop().time()
-                await asyncio.sleep(exc.retry_after)
-                add_wait(asyncio.get_running_loop().time() - started)
-            except (TelegramNetworkError, TelegramServerError) as exc:
-                if isinstance(exc, TelegramEntityTooLarge) or isinstance(method, GetUpdates):
-                    raise
-                failures += 1
-                if failures > self.network_retries:
-                    raise
-                delay = backoff_delay(failures)
-                log.warning(
-                    "%s failed (%s); retry %d/%d in %.1fs",
-                    method.__api_method__,
-                    type(exc).__name__,
-                    failures,
-                    self.network_retries,
-                    delay,
-                )
-                await asyncio.sleep(delay)
 
 
 def check_token(settings: TelegramSettings) -> str:
@@ -100,21 +29,11 @@ def check_token(settings: TelegramSettings) -> str:
         raise TelegramConfigError(
             "no Telegram bot token: set SELLERBOT_TELEGRAM__TOKEN (or [telegram] token in the config file)"
         )
-    try:
-        validate_token(token)
-    except TokenValidationError:
+    if not _TOKEN_RE.match(token):
         raise TelegramConfigError(
             "the Telegram bot token is malformed (expected <digits>:<letters>, as @BotFather gives it)"
-        ) from None
+        )
     return token
-
-
-def make_bot(settings: TelegramSettings) -> Bot:
-    """An aiogram Bot for the configured token and Bot API server, with retries."""
-    token = check_token(settings)
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base_url))
-    session.middleware(RetryRequests(network_retries=settings.network_retries))
-    return Bot(token=token, session=session)
 
 
 class TokenFilter(logging.Filter):
@@ -156,18 +75,11 @@ def remove_token_filter(token_filter: TokenFilter) -> None:
         handler.removeFilter(token_filter)
 
 
-def api_error_text(exc: BaseException) -> str:
-    """An exception as text that is safe to log (no URL, hence no token)."""
-    return f"{type(exc).__name__}: {getattr(exc, 'message', '') or ''}".strip().rstrip(":")
-
-
 __all__ = [
-    "RetryRequests",
     "TelegramConfigError",
     "TokenFilter",
     "api_error_text",
     "check_token",
-    "make_bot",
     "protect_token_in_logs",
     "remove_token_filter",
 ]

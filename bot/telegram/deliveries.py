@@ -4,9 +4,8 @@ buttons (the rating question), quoting the seller's message an agent answered.""
 
 from __future__ import annotations
 
-from aiogram.methods import TelegramMethod
-
 from bot.runtime.deliveries import Readiness
+from bot.telegram.api import ApiCall
 from bot.telegram.render import Renderer
 from bot.telegram.sender import Sender
 from handlers.types import Button
@@ -29,7 +28,7 @@ class TelegramDeliveries:
         """The chat's key as the seller's updates have it (a forum topic is a chat of its own)."""
         return f"{delivery.chat_id}:{delivery.thread_id}" if delivery.thread_id else delivery.chat_id
 
-    async def methods(self, delivery: DeliveryView) -> list[TelegramMethod]:
+    async def methods(self, delivery: DeliveryView) -> list[ApiCall]:
         """The calls that send a delivery: its text (or a file with the text as caption), its
         buttons, quoting the seller's message it answers."""
         chat = int(delivery.chat_id)

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
-from aiohttp import ClientError
-
-from bot.telegram.client import api_error_text
+from bot.telegram.api import ApiCall, ApiClient, ApiError, NetworkError, api_error_text
 from handlers.types import InboundFile
 
 DOWNLOAD_TIMEOUT_SECONDS = 120
@@ -39,8 +35,8 @@ class FileRef:
 
 
 class FileFetcher:
-    def __init__(self, bot: Bot, *, max_bytes: int) -> None:
-        self.bot = bot
+    def __init__(self, api: ApiClient, *, max_bytes: int) -> None:
+        self.api = api
         self.max_bytes = max_bytes
 
     def check_size(self, ref: FileRef) -> None:
@@ -50,29 +46,24 @@ class FileFetcher:
     async def fetch(self, ref: FileRef) -> InboundFile:
         self.check_size(ref)
         try:
-            info = await self.bot.get_file(ref.file_id)
-        except TelegramAPIError as exc:
-            if "too big" in str(exc.message).lower():
+            info = await self.api(ApiCall("getFile", {"file_id": ref.file_id}))
+        except ApiError as exc:
+            if exc.says("too big"):
                 raise FileTooLarge(ref.size or self.max_bytes + 1, self.max_bytes) from None
             raise FileFetchError(f"getFile failed: {api_error_text(exc)}") from None
-        if info.file_size is not None and info.file_size > self.max_bytes:
-            raise FileTooLarge(info.file_size, self.max_bytes)
-        if not info.file_path:
+        size = info.get("file_size")
+        if size is not None and size > self.max_bytes:
+            raise FileTooLarge(size, self.max_bytes)
+        if not info.get("file_path"):
             raise FileFetchError("getFile gave no file path")
-        url = self.bot.session.api.file_url(self.bot.token, info.file_path)
         data = bytearray()
         try:
-            async for chunk in self.bot.session.stream_content(
-                url=url, timeout=DOWNLOAD_TIMEOUT_SECONDS, chunk_size=65536, raise_for_status=True
-            ):
+            async for chunk in self.api.download(info["file_path"], request_timeout=DOWNLOAD_TIMEOUT_SECONDS):
                 data += chunk
                 if len(data) > self.max_bytes:
                     raise FileTooLarge(len(data), self.max_bytes)
-        except ClientError as exc:
-            status = getattr(exc, "status", None)
-            raise FileFetchError(
-                f"download failed: {type(exc).__name__}{f' (HTTP {status})' if status else ''}"
-            ) from None
+        except NetworkError as exc:
+            raise FileFetchError(f"download failed: {exc.description}") from None
         except TimeoutError:
             raise FileFetchError("download timed out") from None
         return InboundFile(name=ref.name, data=bytes(data), mime_type=ref.mime_type)

@@ -9,14 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.methods import TelegramMethod
-from aiogram.types import Message
-
-from bot.telegram.client import api_error_text
+from bot.telegram.api import ApiCall, BadRequest, Forbidden, api_error_text, message_id_of
 from bot.telegram.deliveries import TelegramDeliveries
 from bot.telegram.render import Renderer
-from bot.telegram.sender import Sender
+from bot.telegram.sender import Sender, already_made
 from handlers.types import reply_from_json
 from services import outbox
 from services.handoff import delivery_from_json
@@ -37,7 +33,7 @@ class TelegramQueued:
         self.render = render
         self.deliveries = deliveries
 
-    async def methods(self, payload: dict[str, Any]) -> list[TelegramMethod]:
+    async def methods(self, payload: dict[str, Any]) -> list[ApiCall]:
         delivery = delivery_from_json(payload)
         if delivery is not None:
             return await self.deliveries.methods(delivery)
@@ -55,15 +51,16 @@ class TelegramQueued:
         for method in await self.methods(item.payload):
             try:
                 result = await self.sender.call(method)
-            except TelegramForbiddenError:
+            except Forbidden:
                 return outbox.Outcome(item.id, sent=False, message_ids=ids, failure="blocked")
-            except TelegramBadRequest as exc:
-                if "message is not modified" in str(exc.message):
-                    continue  # an edit that was already made
+            except BadRequest as exc:
+                if already_made(exc):
+                    continue
                 # One refused call (a file Telegram will not take) must not hold up the rest.
                 failure = failure or "refused"
-                log.error("Telegram refused %s: %s", method.__api_method__, api_error_text(exc))
+                log.error("Telegram refused %s: %s", method.method, api_error_text(exc))
                 continue
-            if isinstance(result, Message):
-                ids.append(str(result.message_id))
+            made = message_id_of(result)
+            if made is not None:
+                ids.append(str(made))
         return outbox.Outcome(item.id, sent=failure is None, message_ids=ids, failure=failure)

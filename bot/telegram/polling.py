@@ -1,4 +1,5 @@
-"""Long polling: getUpdates in a loop, each batch stored before the next call confirms it.
+"""Long polling (the standalone runtime): getUpdates in a loop, each batch stored before the next
+call confirms it.
 
 Telegram forgets updates only when a later getUpdates passes an offset beyond them, and the
 offset moves on only after the batch is stored; so a crash loses nothing — the next start gets
@@ -12,24 +13,17 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramConflictError, TelegramUnauthorizedError
-from aiogram.methods import GetUpdates
-
 from bot.runtime.trouble import backoff_delay
-from bot.telegram.client import api_error_text
-from bot.telegram.processor import TelegramIntake
+from bot.telegram.api import ApiCall, Conflict, Transport, Unauthorized, api_error_text
+from bot.telegram.processor import ALLOWED_UPDATES, TelegramIntake
 
 log = logging.getLogger(__name__)
 
-# Edited messages only matter in the agents' desk (an agent correcting an answer); a seller's
-# edit reaches no handler and changes nothing.
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
-
 
 class Poller:
-    def __init__(self, bot: Bot, intake: TelegramIntake, *, timeout: int) -> None:
-        self.bot = bot
+    def __init__(self, transport: Transport, intake: TelegramIntake, *, timeout: int) -> None:
+        # The transport itself, not the retrying client: this loop is the retry.
+        self.transport = transport
         self.intake = intake
         self.timeout = timeout
         self.offset: int | None = None
@@ -38,17 +32,17 @@ class Poller:
         failures = 0
         while True:
             try:
-                updates = await self.bot(
-                    GetUpdates(offset=self.offset, timeout=self.timeout, allowed_updates=ALLOWED_UPDATES),
-                    request_timeout=self.timeout + 15,
+                params = {"offset": self.offset, "timeout": self.timeout, "allowed_updates": ALLOWED_UPDATES}
+                raws = await self.transport.call(
+                    ApiCall("getUpdates", params), request_timeout=self.timeout + 15
                 )
-            except TelegramUnauthorizedError:
+            except Unauthorized:
                 log.critical("Telegram refused the bot token (401): check SELLERBOT_TELEGRAM__TOKEN")
                 raise
-            except TelegramConflictError as exc:
+            except Conflict as exc:
                 failures += 1
                 log.error(
-                    "getUpdates conflict (%s): is a webhook set or another poller running?", exc.message
+                    "getUpdates conflict (%s): is a webhook set or another poller running?", exc.description
                 )
                 await asyncio.sleep(backoff_delay(failures))
                 continue
@@ -58,11 +52,10 @@ class Poller:
                 await asyncio.sleep(backoff_delay(failures))
                 continue
             failures = 0
-            if not updates:
+            if not raws:
                 continue
-            raws = [u.model_dump(mode="json", by_alias=True, exclude_none=True) for u in updates]
             try:
                 await self.intake.accept(raws)
             except Exception as exc:
                 self.intake.tell_users(raws, exc)
-            self.offset = max(u.update_id for u in updates) + 1
+            self.offset = max(raw["update_id"] for raw in raws) + 1

@@ -14,17 +14,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-
-from aiogram.methods import SendDocument, SendMessage, SendPhoto, TelegramMethod
-from aiogram.types import (
-    BufferedInputFile,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    LinkPreviewOptions,
-    ReplyParameters,
-)
+from typing import Any
 
 from bot.runtime.text import split_paragraphs
+from bot.telegram.api import ApiCall, Upload
 from bot.telegram.translate import BotIdentity, callback_data
 from handlers.types import Button, ButtonKind, Replies, Reply
 
@@ -37,6 +30,7 @@ PHOTO_TYPES = {"image/jpeg", "image/png", "image/webp"}
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 # Deep-link payloads Telegram accepts in t.me/<bot>?start=<payload>.
 _PAYLOAD_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+NO_PREVIEW = {"is_disabled": True}
 # Labels up to this long share a keyboard row two by two.
 _SHORT_LABEL = 14
 
@@ -58,35 +52,36 @@ def deep_link(identity: BotIdentity, payload: str) -> str:
     return f"https://t.me/{identity.username}"
 
 
-def keyboard(buttons: Sequence[Button], identity: BotIdentity) -> InlineKeyboardMarkup | None:
-    made: list[InlineKeyboardButton] = []
+def keyboard(buttons: Sequence[Button], identity: BotIdentity) -> dict[str, Any] | None:
+    """An inline keyboard (reply_markup) for the core's buttons."""
+    made: list[dict[str, str]] = []
     for button in buttons:
         if button.kind is ButtonKind.PRIVATE_CHAT:
-            made.append(InlineKeyboardButton(text=button.label, url=deep_link(identity, button.id)))
+            made.append({"text": button.label, "url": deep_link(identity, button.id)})
             continue
         data = callback_data(button.id)
         if data is None:
             # A core bug (ids are a few characters); better no button than one that cannot work.
             log.error("button id %r does not fit in callback data; button left out", button.id)
             continue
-        made.append(InlineKeyboardButton(text=button.label, callback_data=data))
+        made.append({"text": button.label, "callback_data": data})
     if not made:
         return None
-    rows: list[list[InlineKeyboardButton]] = []
+    rows: list[list[dict[str, str]]] = []
     for item in made:
         last = rows[-1] if rows else None
         if (
             last is not None
             and len(last) == 1
-            and len(last[0].text) <= _SHORT_LABEL
-            and len(item.text) <= _SHORT_LABEL
-            and item.url is None
-            and last[0].url is None
+            and len(last[0]["text"]) <= _SHORT_LABEL
+            and len(item["text"]) <= _SHORT_LABEL
+            and "url" not in item
+            and "url" not in last[0]
         ):
             last.append(item)
         else:
             rows.append([item])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return {"inline_keyboard": rows}
 
 
 class Renderer:
@@ -100,23 +95,18 @@ class Renderer:
         *,
         thread_id: int | None = None,
         reply_to: int | None = None,
-    ) -> list[TelegramMethod]:
+    ) -> list[ApiCall]:
         """The calls that show a turn's replies — none if the core queued them in the durable
         outbox (its sender shows them)."""
         if isinstance(replies, Replies) and replies.queued:
             return []
-        methods: list[TelegramMethod] = []
+        methods: list[ApiCall] = []
         for reply in replies:
             methods += self.text(chat_id, reply.text, reply.buttons, thread_id=thread_id, reply_to=reply_to)
             for file in reply.files:
-                methods.append(
-                    SendDocument(
-                        chat_id=chat_id,
-                        document=BufferedInputFile(file.data, filename=file.name or "file"),
-                        message_thread_id=thread_id,
-                        reply_parameters=_reply(reply_to),
-                    )
-                )
+                params = _placed(chat_id, thread_id, reply_to)
+                params["document"] = Upload(file.name or "file", file.data)
+                methods.append(ApiCall("sendDocument", params))
         return methods
 
     def text(
@@ -127,20 +117,17 @@ class Renderer:
         *,
         thread_id: int | None = None,
         reply_to: int | None = None,
-    ) -> list[TelegramMethod]:
+    ) -> list[ApiCall]:
         parts = split_text(text or "…")
         markup = keyboard(buttons, self.identity)
-        return [
-            SendMessage(
-                chat_id=chat_id,
-                text=part,
-                message_thread_id=thread_id,
-                reply_markup=markup if index == len(parts) - 1 else None,
-                reply_parameters=_reply(reply_to),
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-            )
-            for index, part in enumerate(parts)
-        ]
+        methods = []
+        for index, part in enumerate(parts):
+            params = _placed(chat_id, thread_id, reply_to)
+            params.update(text=part, link_preview_options=NO_PREVIEW)
+            if markup is not None and index == len(parts) - 1:
+                params["reply_markup"] = markup
+            methods.append(ApiCall("sendMessage", params))
+        return methods
 
     def file(
         self,
@@ -153,32 +140,34 @@ class Renderer:
         buttons: Sequence[Button] = (),
         thread_id: int | None = None,
         reply_to: int | None = None,
-    ) -> list[TelegramMethod]:
+    ) -> list[ApiCall]:
         """A file with its caption: a photo if it is one Telegram shows as a photo, else a
         document. A caption too long for one goes first, as text."""
-        methods: list[TelegramMethod] = []
+        methods: list[ApiCall] = []
         caption = caption.strip()
         if utf16_len(caption) > MAX_CAPTION_UTF16:
             methods += self.text(chat_id, caption, thread_id=thread_id, reply_to=reply_to)
             caption = ""
         markup = keyboard(buttons, self.identity)
-        upload = BufferedInputFile(data, filename=name or "file")
-        common = {
-            "chat_id": chat_id,
-            "caption": caption or None,
-            "message_thread_id": thread_id,
-            "reply_markup": markup,
-            "reply_parameters": _reply(reply_to),
-        }
+        params = _placed(chat_id, thread_id, reply_to)
+        if caption:
+            params["caption"] = caption
+        if markup is not None:
+            params["reply_markup"] = markup
+        upload = Upload(name or "file", data)
         if mime_type in PHOTO_TYPES and len(data) <= MAX_PHOTO_BYTES:
-            methods.append(SendPhoto(photo=upload, **common))
+            methods.append(ApiCall("sendPhoto", {**params, "photo": upload}))
         else:
-            methods.append(SendDocument(document=upload, **common))
+            methods.append(ApiCall("sendDocument", {**params, "document": upload}))
         return methods
 
 
-def _reply(message_id: int | None) -> ReplyParameters | None:
-    if message_id is None:
-        return None
-    # If the user deleted their message meanwhile, the answer still goes out.
-    return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
+def _placed(chat_id: int, thread_id: int | None, reply_to: int | None) -> dict[str, Any]:
+    """Where a message goes: the chat, its forum topic, the message it quotes."""
+    params: dict[str, Any] = {"chat_id": chat_id}
+    if thread_id is not None:
+        params["message_thread_id"] = thread_id
+    if reply_to is not None:
+        # If the user deleted their message meanwhile, the answer still goes out.
+        params["reply_parameters"] = {"message_id": reply_to, "allow_sending_without_reply": True}
+    return params

@@ -1,5 +1,5 @@
-"""Telegram's objects in, the core's `Inbound` out: who wrote, where, in which language, and
-whether a group message is addressed to the bot.
+"""Bot API updates (JSON objects, as Telegram sends them) in, the core's `Inbound` out: who wrote,
+where, in which language, and whether a group message is addressed to the bot.
 
 With privacy mode on, Telegram shows the bot only some group messages; the bot answers those
 that are commands (`/help`, `/help@thisbot`, never `/help@otherbot`), mention its @username,
@@ -11,15 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aiogram.enums import ChatType, MessageEntityType
-from aiogram.types import CallbackQuery, Chat, Message, Update, User
-
 from handlers.types import Inbound, InboundFile
 
 CHANNEL = "telegram"
 # Prefix of the callback data of the core's buttons ("b:<button id>"); anything else is not ours.
 BUTTON_PREFIX = "b:"
 MAX_CALLBACK_DATA_BYTES = 64
+
+Json = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -30,85 +29,105 @@ class BotIdentity:
     username: str
 
 
-def is_group(chat: Chat) -> bool:
-    return chat.type in {ChatType.GROUP, ChatType.SUPERGROUP}
+def is_group(chat: Json | None) -> bool:
+    return chat is not None and chat.get("type") in {"group", "supergroup"}
 
 
-def thread_of(message: Message) -> int | None:
+def chat_id_of(message: Json) -> int:
+    return message["chat"]["id"]
+
+
+def thread_of(message: Json) -> int | None:
     """The forum topic a message belongs to (None outside forum topics)."""
-    return message.message_thread_id if message.is_topic_message else None
+    return message.get("message_thread_id") if message.get("is_topic_message") else None
 
 
-def _entities(message: Message) -> list[tuple[str, str, Any]]:
-    text = message.text if message.text is not None else message.caption
-    entities = message.entities if message.text is not None else message.caption_entities
-    if not text or not entities:
-        return []
-    return [(e.type, e.extract_from(text), e) for e in entities]
+def text_of(message: Json) -> str:
+    text = message.get("text")
+    return text if text is not None else (message.get("caption") or "")
 
 
-def is_addressed(message: Message, me: BotIdentity) -> bool:
+def entity_text(text: str, entity: Json) -> str:
+    """The part of `text` an entity covers (Telegram counts UTF-16 code units)."""
+    units = text.encode("utf-16-le")
+    start, length = entity.get("offset", 0) * 2, entity.get("length", 0) * 2
+    return units[start : start + length].decode("utf-16-le", errors="replace")
+
+
+def _entities(message: Json) -> list[Json]:
+    if message.get("text") is not None:
+        return message.get("entities") or []
+    return message.get("caption_entities") or []
+
+
+def is_addressed(message: Json, me: BotIdentity) -> bool:
     """In a private chat every message is for the bot; in a group only a command for it, a
     mention of it, or a reply to one of its messages."""
-    if not is_group(message.chat):
+    if not is_group(message.get("chat")):
         return True
-    reply = message.reply_to_message
-    if reply is not None and reply.from_user is not None and reply.from_user.id == me.id:
+    reply = message.get("reply_to_message")
+    if reply is not None and (reply.get("from") or {}).get("id") == me.id:
         return True
     username = me.username.casefold()
-    for kind, value, entity in _entities(message):
-        if kind == MessageEntityType.BOT_COMMAND and entity.offset == 0:
-            _, _, addressee = value.partition("@")
+    text = text_of(message)
+    for entity in _entities(message):
+        kind = entity.get("type")
+        if kind == "bot_command" and entity.get("offset") == 0:
+            _, _, addressee = entity_text(text, entity).partition("@")
             if not addressee or addressee.casefold() == username:
                 return True
-        elif kind == MessageEntityType.MENTION and value.casefold() == f"@{username}":
+        elif kind == "mention" and entity_text(text, entity).casefold() == f"@{username}":
             return True
-        elif kind == MessageEntityType.TEXT_MENTION and entity.user is not None and entity.user.id == me.id:
+        elif kind == "text_mention" and (entity.get("user") or {}).get("id") == me.id:
             return True
     return False
 
 
-def display_name(user: User | None, chat: Chat | None = None) -> str:
+def full_name(user: Json) -> str:
+    last = user.get("last_name")
+    return f"{user.get('first_name', '')} {last}" if last else user.get("first_name", "")
+
+
+def display_name(user: Json | None, chat: Json | None = None) -> str:
     if user is not None:
-        return user.full_name
-    return (chat.title or "") if chat is not None else ""
+        return full_name(user)
+    return (chat.get("title") or "") if chat is not None else ""
 
 
-def language_hint(user: User | None) -> str | None:
-    return user.language_code if user is not None and user.language_code else None
+def language_hint(user: Json | None) -> str | None:
+    return (user.get("language_code") or None) if user is not None else None
 
 
-def sender_id(message: Message) -> int:
+def sender_id(message: Json) -> int:
     """The author: the user, or for an anonymous group admin or a channel, the chat it posts as."""
-    if message.sender_chat is not None:
-        return message.sender_chat.id
-    assert message.from_user is not None
-    return message.from_user.id
+    if message.get("sender_chat") is not None:
+        return message["sender_chat"]["id"]
+    return message["from"]["id"]
 
 
 def message_inbound(
-    message: Message,
+    message: Json,
     me: BotIdentity,
     *,
     text: str | None = None,
     files: tuple[InboundFile, ...] = (),
 ) -> Inbound:
-    group = is_group(message.chat)
+    group = is_group(message["chat"])
     thread = thread_of(message)
     return Inbound(
         channel=CHANNEL,
-        chat_id=str(message.chat.id),
+        chat_id=str(chat_id_of(message)),
         user_id=str(sender_id(message)),
-        text=text if text is not None else (message.text or message.caption or ""),
+        text=text if text is not None else text_of(message),
         thread_id=str(thread) if thread is not None else "",
-        display_name=display_name(message.from_user, message.sender_chat),
+        display_name=display_name(message.get("from"), message.get("sender_chat")),
         files=files,
         is_group=group,
         addressed_to_bot=is_addressed(message, me),
-        language_hint=language_hint(message.from_user),
-        message_id=str(message.message_id),
+        language_hint=language_hint(message.get("from")),
+        message_id=str(message["message_id"]),
         # In a group the answer quotes the question (which also says whose a keyboard is).
-        reply_to=str(message.message_id) if group else "",
+        reply_to=str(message["message_id"]) if group else "",
     )
 
 
@@ -126,76 +145,76 @@ def callback_data(button: str) -> str | None:
     return data if len(data.encode()) <= MAX_CALLBACK_DATA_BYTES else None
 
 
-def callback_message(query: CallbackQuery) -> Message | None:
-    """The message the pressed button is on, if the bot can still see it."""
-    message = query.message
-    return message if isinstance(message, Message) else None
+def callback_message(query: Json) -> Json | None:
+    """The message the pressed button is on, if the bot can still see it (an inaccessible one
+    comes with date 0)."""
+    message = query.get("message")
+    return message if message is not None and message.get("date") else None
 
 
-def callback_inbound(query: CallbackQuery, button: str) -> Inbound:
+def callback_inbound(query: Json, button: str) -> Inbound:
     message = callback_message(query)
-    chat = message.chat if message is not None else None
+    chat = message["chat"] if message is not None else None
     thread = thread_of(message) if message is not None else None
-    group = chat is not None and is_group(chat)
+    group = is_group(chat)
+    user = query["from"]
     # In a group the answer quotes the question the pressed keyboard answered.
-    quoted = message.reply_to_message if group and message is not None else None
+    quoted = message.get("reply_to_message") if group and message is not None else None
     return Inbound(
         channel=CHANNEL,
-        chat_id=str(chat.id if chat is not None else query.from_user.id),
-        user_id=str(query.from_user.id),
+        chat_id=str(chat["id"] if chat is not None else user["id"]),
+        user_id=str(user["id"]),
         thread_id=str(thread) if thread is not None else "",
-        display_name=display_name(query.from_user),
-        is_group=chat is not None and is_group(chat),
+        display_name=display_name(user),
+        is_group=group,
         addressed_to_bot=True,
         button=button,
-        language_hint=language_hint(query.from_user),
-        reply_to=str(quoted.message_id) if quoted is not None else "",
+        language_hint=language_hint(user),
+        reply_to=str(quoted["message_id"]) if quoted is not None else "",
     )
 
 
-def chat_key(update: Update) -> str:
+def event_of(update: Json) -> tuple[str, Json | None]:
+    """The update's kind (its one field besides update_id) and object."""
+    for key, value in update.items():
+        if key != "update_id" and isinstance(value, dict):
+            return key, value
+    return "", None
+
+
+def chat_key(update: Json) -> str:
     """The ordering domain of an update: its chat, or in a forum its topic (a conversation of its
     own, like a chat). Updates with no chat are ordered by their sender."""
-    message: Message | None = update.message or update.edited_message
-    if message is None and update.callback_query is not None:
-        message = callback_message(update.callback_query)
+    message = update.get("message") or update.get("edited_message")
+    query = update.get("callback_query")
+    if message is None and query is not None:
+        message = callback_message(query)
         if message is None:
-            return f"user:{update.callback_query.from_user.id}"
+            return f"user:{query['from']['id']}"
     if message is not None:
         thread = thread_of(message)
-        return f"{message.chat.id}:{thread}" if thread is not None else str(message.chat.id)
-    event = _event(update)
-    chat = getattr(event, "chat", None)
-    if chat is not None:
-        return str(chat.id)
-    user = getattr(event, "from_user", None)
-    if user is not None:
-        return f"user:{user.id}"
-    return f"update:{update.update_id}"
+        return f"{chat_id_of(message)}:{thread}" if thread is not None else str(chat_id_of(message))
+    _, event = event_of(update)
+    if event is not None and isinstance(event.get("chat"), dict):
+        return str(event["chat"]["id"])
+    if event is not None and isinstance(event.get("from"), dict):
+        return f"user:{event['from']['id']}"
+    return f"update:{update.get('update_id')}"
 
 
-def _event(update: Update) -> Any:
-    try:
-        return update.event
-    except LookupError:  # an update type newer than this aiogram
-        return None
+def update_user(update: Json) -> Json | None:
+    _, event = event_of(update)
+    return event.get("from") if event is not None else None
 
 
-def update_user(update: Update) -> User | None:
-    if update.message is not None:
-        return update.message.from_user
-    if update.callback_query is not None:
-        return update.callback_query.from_user
-    return getattr(_event(update), "from_user", None)
-
-
-def reply_target(update: Update) -> tuple[int, int | None] | None:
+def reply_target(update: Json) -> tuple[int, int | None] | None:
     """(chat id, forum topic) where a message about this update should go, if any."""
-    message = update.message
-    if message is None and update.callback_query is not None:
-        message = callback_message(update.callback_query)
+    message = update.get("message")
+    query = update.get("callback_query")
+    if message is None and query is not None:
+        message = callback_message(query)
         if message is None:
-            return (update.callback_query.from_user.id, None)
+            return (query["from"]["id"], None)
     if message is None:
         return None
-    return (message.chat.id, thread_of(message))
+    return (chat_id_of(message), thread_of(message))

@@ -1,23 +1,21 @@
 """Webhook mode: an aiohttp server that Telegram (through a reverse proxy) posts updates to.
 
-The request handler is aiogram's `SimpleRequestHandler` with two changes: the secret-token
-header is compared as bytes in constant time (and a secret is required), and an update is not
-handled during the request but stored (`TelegramIntake.accept`) and answered 200 once the row
-is committed. Telegram sends one chat's updates one after another, waiting for each answer, so
-storing before answering keeps each chat's order even when the updates land on different
-processes. If storing fails, the user is told and the update is answered 200 anyway (see the
-polling module for why).
+The secret-token header is compared as bytes in constant time (and a secret is required), and an
+update is not handled during the request but stored (`TelegramIntake.accept`) and answered 200
+once the row is committed. Telegram sends one chat's updates one after another, waiting for each
+answer, so storing before answering keeps each chat's order even when the updates land on
+different processes. If storing fails, the user is told and the update is answered 200 anyway
+(see the polling module for why). The server needs no client library: an update is JSON.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 from typing import Any
 
-from aiogram import Bot, Dispatcher
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.telegram.processor import TelegramIntake
@@ -33,26 +31,22 @@ def derived_secret(token: str) -> str:
     return hmac.new(token.encode(), b"sellerbot telegram webhook", hashlib.sha256).hexdigest()
 
 
-class StoringRequestHandler(SimpleRequestHandler):
-    def __init__(
-        self, dispatcher: Dispatcher, bot: Bot, *, intake: TelegramIntake, secret_token: str
-    ) -> None:
+class StoringRequestHandler:
+    def __init__(self, *, intake: TelegramIntake, secret_token: str) -> None:
         if not secret_token:
             raise ValueError("a webhook needs a secret token")
-        super().__init__(
-            dispatcher=dispatcher, bot=bot, handle_in_background=False, secret_token=secret_token
-        )
         self.intake = intake
         self._secret = secret_token.encode()
 
-    def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
+    def verify_secret(self, given: str) -> bool:
         # Bytes, so that a header with odd characters is a mismatch rather than a TypeError.
-        given = telegram_secret_token.encode("utf-8", "surrogateescape")
-        return hmac.compare_digest(given, self._secret)
+        return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self._secret)
 
-    async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.Response:
+        if not self.verify_secret(request.headers.get(SECRET_HEADER, "")):
+            return web.Response(body="Unauthorized", status=401)
         try:
-            raw: Any = await request.json(loads=bot.session.json_loads)
+            raw: Any = await request.json(loads=json.loads)
         except ValueError:
             return web.json_response({"ok": False, "description": "not JSON"}, status=400)
         if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
@@ -63,15 +57,10 @@ class StoringRequestHandler(SimpleRequestHandler):
             self.intake.tell_users([raw], exc)
         return web.json_response({})
 
-    async def close(self) -> None:
-        """The runtime owns the bot's session and closes it after the workers are done."""
 
-
-def build_web_app(
-    dispatcher: Dispatcher, bot: Bot, *, intake: TelegramIntake, secret: str, path: str
-) -> web.Application:
+def build_web_app(*, intake: TelegramIntake, secret: str, path: str) -> web.Application:
     app = web.Application(client_max_size=4 * 1024 * 1024)
-    StoringRequestHandler(dispatcher, bot, intake=intake, secret_token=secret).register(app, path=path)
+    app.router.add_post(path, StoringRequestHandler(intake=intake, secret_token=secret).handle)
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})

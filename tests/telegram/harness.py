@@ -1,5 +1,6 @@
 """Driving the Telegram adapter end to end: a fake Bot API server, the real aiogram client, the
-real runtime (polling, processor, sender) and the conversation core on a fresh database.
+real runtime (polling, processor, sender) — or sellerbot inside a host bot — and the conversation
+core on a fresh database.
 
     tg = Harness(fake, runtime)
     alice = tg.private(language="en")
@@ -15,15 +16,30 @@ callback answer and the edit of the pressed message.
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.telegram.runtime import TelegramRuntime
+from bot.telegram.service import TelegramService
+from handlers import replies
 from services.db import Sessions
 from tests.telegram.fake_api import Chat, FakeBotAPI, Message, User
 
 HANG_GUARD_SECONDS = 60.0
+
+
+def t(key: str, lang: str, **context: object) -> str:
+    """A reply text from the catalogue, as the bot says it."""
+    return replies.say(key, lang, **context)
+
+
+def png(width: int, height: int) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), "red").save(out, format="PNG")
+    return out.getvalue()
 
 
 @dataclass
@@ -123,7 +139,7 @@ class ChatSession:
 
 
 class Harness:
-    def __init__(self, fake: FakeBotAPI, runtime: TelegramRuntime) -> None:
+    def __init__(self, fake: FakeBotAPI, runtime: TelegramService) -> None:
         self.fake = fake
         self.runtime = runtime
 

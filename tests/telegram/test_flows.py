@@ -1,59 +1,20 @@
-"""Every flow of the conversation core, end to end in a private chat: a user's update through
+"""Every flow of the conversation core, end to end in a private chat (those that every way of
+serving must pass are in test_conformance.py): a user's update through
 the fake Bot API server, the real aiogram client (getUpdates), the processor and routers, the
 core and the database, and the bot's messages, keyboards, edits and callback answers back."""
 
 from __future__ import annotations
 
-import io
 import re
 
 from sqlalchemy import select
 
 from bot.telegram.render import utf16_len
-from handlers import replies
 from services.cities import city_name
 from services.explain import label
 from services.models import PickupBooking, QuotaRequest, Store
 from services.stores import import_store
-from tests.telegram.harness import Harness
-
-
-def t(key: str, lang: str, **context: object) -> str:
-    return replies.say(key, lang, **context)
-
-
-def png(width: int, height: int) -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), "red").save(out, format="PNG")
-    return out.getvalue()
-
-
-async def test_menu_topic_button_is_answered_and_marked_and_a_second_click_changes_nothing(
-    tg: Harness,
-) -> None:
-    alice = tg.private(language="en")
-    turn = await alice.send("/start")
-    assert turn.texts[0].startswith("Hello! I'm the Joom seller assistant")
-    menu = turn.last
-    assert "Fees and commission" in menu.labels
-    assert all(b["callback_data"].startswith("b:") and len(b["callback_data"]) <= 64 for b in menu.buttons)
-
-    turn = await alice.press("Fees and commission")
-    assert turn.answer == {"text": None, "show_alert": False}  # the spinner stops
-    assert "commission" in turn.text
-    # The pressed message: keyboard removed, the chosen option marked under the text.
-    assert menu.buttons == []
-    assert menu.text.endswith(t("channel.chosen", "en", label="Fees and commission"))
-    assert len(menu.edits) == 1
-
-    # A second click (a double tap that raced the edit) is told so, and edits nothing.
-    data = menu.edits[0]["reply_markup"]["inline_keyboard"][3][0]["callback_data"]
-    again = await alice.press_data(menu, data)
-    assert again.texts == [t("buttons.already_pressed", "en")]
-    assert again.answer == {"text": None, "show_alert": False}
-    assert len(menu.edits) == 1
+from tests.telegram.harness import Harness, png, t
 
 
 async def test_language_comes_from_the_telegram_app_then_from_lang(tg: Harness) -> None:
@@ -96,32 +57,6 @@ async def test_link_flow_with_the_code_from_the_mail(tg: Harness) -> None:
     turn = await bob.send(f"code: {code}")
     assert turn.texts == [t("link.linked", "en")]
     assert (await bob.send("/stores")).texts[0] == t("account.no_stores", "en")
-
-
-async def test_open_store_with_an_icon_sent_as_a_photo(tg: Harness) -> None:
-    carol = tg.private(language="en")
-    seller = await tg.seller(carol, store_limit=3)
-    turn = await carol.send("/start open_store")
-    assert t("open_store.intro", "en", free=3) in turn.texts
-    turn = await carol.send("Carol Gadgets")
-    electronics = "Electronics"  # the button; sentences say "electronics"
-    assert electronics in turn.labels
-    turn = await carol.press(electronics)
-    assert turn.labels == [t("open_store.skip_icon", "en")]
-
-    # A file of the wrong type at the icon step: explained, nothing changes, the step is asked again.
-    turn = await carol.document(b"%PDF-1.4 not an image", name="logo.pdf", mime_type="application/pdf")
-    assert turn.labels == [t("open_store.skip_icon", "en")]
-    assert "Icon accepted" not in turn.text
-
-    turn = await carol.photo(png(600, 600))
-    assert t("open_store.icon_ok", "en", format="PNG", width=600, height=600) in turn.texts
-    assert t("actions.confirm", "en") in turn.labels
-    turn = await carol.press(t("actions.confirm", "en"))
-    assert "Carol Gadgets" in turn.text and "is open" in turn.text
-    async with tg.sessions() as session:
-        stores = (await session.execute(select(Store).where(Store.account_id == seller.id))).scalars().all()
-    assert [s.title for s in stores] == ["Carol Gadgets"]
 
 
 async def test_icon_as_a_document_and_a_double_confirm_opens_one_store(tg: Harness) -> None:

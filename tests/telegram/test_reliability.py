@@ -16,7 +16,6 @@ from services.models import (
     InboundUpdate,
     OutboxMessage,
     OutboxStatus,
-    Store,
     Turn,
     TurnDirection,
     UpdateStatus,
@@ -46,32 +45,6 @@ def unknown_command_reply(name: str, lang: str) -> str:
     from handlers.commands import COMMANDS
 
     return t("commands.unknown", lang, command=name, commands=COMMANDS)
-
-
-async def test_a_redelivered_update_takes_effect_once(tg: Harness) -> None:
-    gil = tg.private(language="en")
-    seller = await tg.seller(gil, store_limit=3)
-    await gil.send("/start open_store")
-    await gil.send("Gil Tools")
-    await gil.press("Other")
-    turn = await gil.press(t("open_store.skip_icon", "en"))
-    confirm = await gil.press(t("actions.confirm", "en"), message=turn.last)
-    assert "Gil Tools" in confirm.text
-
-    # Telegram delivers the confirm press again (say, after a restart that did not confirm it).
-    sent_before = len(tg.fake.sent(gil.chat.id))
-    tg.fake.redeliver(confirm.update_id)
-    await tg.fake.wait_until(lambda: tg.runtime.stats.duplicates == 1)
-    # …and a message once more, then something new: only the new one is answered.
-    tg.fake.redeliver(turn.update_id)
-    await tg.fake.wait_until(lambda: tg.runtime.stats.duplicates == 2)
-    fresh = await gil.send("/help")
-    assert len(tg.fake.sent(gil.chat.id)) == sent_before + len(fresh.messages)
-    async with tg.sessions() as session:
-        stores = await session.scalar(
-            select(func.count()).select_from(Store).where(Store.account_id == seller.id)
-        )
-    assert stores == 1
 
 
 async def test_chats_run_side_by_side_and_each_chat_keeps_its_order(tg: Harness) -> None:
@@ -105,17 +78,6 @@ async def test_a_failing_update_gets_an_apology_with_a_reference_and_the_bot_goe
     assert apology == t("errors.internal", "en", reference=reference)
     assert any(reference in record.getMessage() for record in caplog.records)
     assert "commission" in (await hal.send("how much is the commission?")).text
-
-
-async def test_429_is_obeyed_and_the_message_sent_afterwards(tg: Harness) -> None:
-    ida = tg.private(language="en")
-    tg.fake.fail("sendMessage", status=429, retry_after=1)
-    turn = await ida.send("/help")
-    assert turn.texts[0].startswith("Here is what I can help with")
-    attempts = [(params, at) for name, params, at in tg.fake.calls if name == "sendMessage"]
-    assert len(attempts) == 2 and attempts[0][0]["text"] == attempts[1][0]["text"]
-    assert attempts[1][1] - attempts[0][1] >= 1.0 - 0.05  # retry_after obeyed
-    assert len(tg.fake.sent(ida.chat.id)) == 1  # sent once, not dropped, not doubled
 
 
 async def test_network_errors_and_server_errors_are_retried(tg: Harness) -> None:

@@ -7,7 +7,7 @@ topic, for sellers on any channel (console and Telegram today).
     relay.py    `DeskRelay`: the topic of each handoff (created, reopened, renamed, closed,
                 replaced when deleted), the context card, the seller's messages and files, the
                 knowledge base's suggested answers, reminders, closing and rating notices
-    router.py   what agents do in the group: answer in a topic (to the seller, through the
+    agents.py   what agents do in the group: answer in a topic (to the seller, through the
                 delivery queue), /close, /note, /info, /lang, "send this suggestion"
 
 The seller's side stays channel-neutral: the core records each message of a handed-off
@@ -16,9 +16,9 @@ channel they came from; an agent's answer goes back through `services.handoff.ag
 as a delivery the seller's own channel sends.
 """
 
+from bot.telegram.desk.agents import DeskHandlers
 from bot.telegram.desk.base import Desk, DeskConfigError
 from bot.telegram.desk.check import check_desk
 from bot.telegram.desk.relay import DeskRelay
-from bot.telegram.desk.router import desk_router
 
-__all__ = ["Desk", "DeskConfigError", "DeskRelay", "check_desk", "desk_router"]
+__all__ = ["Desk", "DeskConfigError", "DeskHandlers", "DeskRelay", "check_desk"]

@@ -7,21 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import User
-
+from bot.telegram.api import ApiError
 from bot.telegram.files import FileFetcher
 from bot.telegram.render import Renderer
 from bot.telegram.sender import Sender
-from bot.telegram.translate import BotIdentity
+from bot.telegram.translate import BotIdentity, Json, full_name
 from faq.knowledge import KnowledgeBase
 from handlers.core import IntentMatcher
 from services.db import Sessions
 from services.handoff_settings import HandoffSettings
 from services.policy import Policy
 
-# Callback data of the desk's own buttons ("desk:a:<desk message id>": send a suggested answer).
-BUTTON_PREFIX = "desk:"
+# Callback data of the desk's "send this suggestion" button ("desk:a:<desk message id>").
 SUGGESTION_PREFIX = "desk:a:"
 # What Telegram says when a topic was deleted, or is closed to the sender.
 _TOPIC_GONE = ("message thread not found", "topic_id_invalid", "topic_deleted", "thread not found")
@@ -33,28 +30,23 @@ class DeskConfigError(Exception):
     """The agents' group cannot serve as the desk; the message says what is missing."""
 
 
-def _says(exc: TelegramBadRequest, phrases: tuple[str, ...]) -> bool:
-    text = str(exc.message).lower()
-    return any(p in text for p in phrases)
+def topic_gone(exc: ApiError) -> bool:
+    return exc.says(*_TOPIC_GONE)
 
 
-def topic_gone(exc: TelegramBadRequest) -> bool:
-    return _says(exc, _TOPIC_GONE)
+def topic_closed(exc: ApiError) -> bool:
+    return exc.says(*_TOPIC_CLOSED)
 
 
-def topic_closed(exc: TelegramBadRequest) -> bool:
-    return _says(exc, _TOPIC_CLOSED)
+def not_modified(exc: ApiError) -> bool:
+    return exc.says(*_NOT_MODIFIED)
 
 
-def not_modified(exc: TelegramBadRequest) -> bool:
-    return _says(exc, _NOT_MODIFIED)
-
-
-def agent_label(user: User | None, chat_title: str = "") -> str:
+def agent_label(user: Json | None, chat_title: str = "") -> str:
     """Who an agent is, in the records (the handoff's agent, the transcript, the report)."""
     if user is None:
         return f"{chat_title or 'group'} (anonymous admin)"[:180]
-    return f"{user.full_name[:120]} (telegram {user.id})"
+    return f"{full_name(user)[:120]} (telegram {user['id']})"
 
 
 @dataclass
@@ -80,8 +72,8 @@ class Desk:
     def now(self) -> datetime:
         return self.clock()
 
-    def seller_name_for_agent(self, user: User | None) -> str | None:
+    def seller_name_for_agent(self, user: Json | None) -> str | None:
         """The name a seller sees for an agent, if agents' names are shown at all."""
         if not self.settings.show_agent_names or user is None:
             return None
-        return self.settings.agent_names.get(str(user.id)) or user.first_name
+        return self.settings.agent_names.get(str(user["id"])) or user.get("first_name")

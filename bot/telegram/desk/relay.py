@@ -31,21 +31,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
-from aiogram.methods import (
-    CloseForumTopic,
-    CreateForumTopic,
-    DeleteForumTopic,
-    EditForumTopic,
-    ReopenForumTopic,
-    TelegramMethod,
-)
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.exc import IntegrityError
 
 from bot.runtime.leases import Lease
 from bot.runtime.trouble import Outage, backoff_delay
-from bot.telegram.client import api_error_text
+from bot.telegram.api import ApiCall, ApiError, BadRequest, api_error_text, message_id_of
 from bot.telegram.desk import texts
 from bot.telegram.desk.base import SUGGESTION_PREFIX, Desk, not_modified, topic_closed, topic_gone
 from handlers import replies
@@ -202,7 +192,7 @@ class DeskRelay:
                 failures = self._backoff.get(conversation_id, (0.0, 0))[1] + 1
                 delay = backoff_delay(failures) * 4
                 self._backoff[conversation_id] = (asyncio.get_running_loop().time() + delay, failures)
-                if isinstance(exc, TelegramAPIError):
+                if isinstance(exc, ApiError):
                     log.error(
                         "desk: conversation %s: %s (again in %.0f s)",
                         conversation_id,
@@ -303,7 +293,7 @@ class _Serving:
                 desk.sessions,
                 handoff_id=self.handoff.id,
                 topic_id=self._topic.id,
-                card_message_id=sent[0].message_id if sent else None,
+                card_message_id=sent[0] if sent else None,
                 relayed_turn_id=last_turn,
                 now=desk.now(),
             )
@@ -313,7 +303,7 @@ class _Serving:
 
     def _card(
         self, context: desk_service.Context, thread: int, *, again: bool = False, recreated: bool = False
-    ) -> list[TelegramMethod]:
+    ) -> list[ApiCall]:
         desk = self.desk
         text = texts.card(
             context, lang=self.lang, settings=desk.settings, now=desk.now(), again=again, recreated=recreated
@@ -324,13 +314,13 @@ class _Serving:
         desk = self.desk
         lang = desk.settings.desk_language
         name = texts.topic_name(context, lang)
-        made = await desk.sender.call(CreateForumTopic(chat_id=desk.chat_id, name=name))
+        made = await desk.sender.call(ApiCall("createForumTopic", {"chat_id": desk.chat_id, "name": name}))
         try:
             self._topic = await desk_service.save_topic(
                 desk.sessions,
                 chat_id=desk.key,
                 conversation_id=self.handoff.conversation_id,
-                thread_id=made.message_thread_id,
+                thread_id=made["message_thread_id"],
                 name=name,
                 language=lang,
                 now=desk.now(),
@@ -339,10 +329,8 @@ class _Serving:
             # Another process made the conversation's topic meanwhile (the lease ran out under
             # this one): that one stays, ours goes, and that process goes on serving.
             try:
-                await desk.sender.call(
-                    DeleteForumTopic(chat_id=desk.chat_id, message_thread_id=made.message_thread_id)
-                )
-            except TelegramAPIError as exc:
+                await desk.sender.call(self._topic_method("deleteForumTopic", made["message_thread_id"]))
+            except ApiError as exc:
                 log.error("desk: could not delete the extra topic: %s", api_error_text(exc))
             raise Superseded(self.handoff.conversation_id) from None
 
@@ -355,14 +343,10 @@ class _Serving:
         name = texts.topic_name(context, self._topic.language)
         try:
             if self._topic.closed:
-                await self._topic_call(
-                    ReopenForumTopic(chat_id=desk.chat_id, message_thread_id=self._topic.thread_id)
-                )
+                await self._topic_call(self._topic_method("reopenForumTopic", self._topic.thread_id))
             if name != self._topic.name:
-                await self._topic_call(
-                    EditForumTopic(chat_id=desk.chat_id, message_thread_id=self._topic.thread_id, name=name)
-                )
-        except TelegramBadRequest as exc:
+                await self._topic_call(self._topic_method("editForumTopic", self._topic.thread_id, name=name))
+        except BadRequest as exc:
             if not topic_gone(exc):
                 raise
             await self._recreate(card=False, context=context)
@@ -371,10 +355,13 @@ class _Serving:
             desk.sessions, topic_id=self._topic.id, closed=False, name=name, now=desk.now()
         )
 
-    async def _topic_call(self, method: TelegramMethod) -> None:
+    def _topic_method(self, method: str, thread: int, **params: Any) -> ApiCall:
+        return ApiCall(method, {"chat_id": self.desk.chat_id, "message_thread_id": thread, **params})
+
+    async def _topic_call(self, method: ApiCall) -> None:
         try:
             await self.desk.sender.call(method)
-        except TelegramBadRequest as exc:
+        except BadRequest as exc:
             if not not_modified(exc):
                 raise
 
@@ -388,11 +375,11 @@ class _Serving:
             "desk: the topic of conversation %s was deleted; making a new one", self.handoff.conversation_id
         )
         name = texts.topic_name(context, self._topic.language)
-        made = await desk.sender.call(CreateForumTopic(chat_id=desk.chat_id, name=name))
+        made = await desk.sender.call(ApiCall("createForumTopic", {"chat_id": desk.chat_id, "name": name}))
         self._topic = await desk_service.update_topic(
             desk.sessions,
             topic_id=self._topic.id,
-            thread_id=made.message_thread_id,
+            thread_id=made["message_thread_id"],
             name=name,
             closed=False,
             now=desk.now(),
@@ -401,23 +388,24 @@ class _Serving:
             sent = await self._call_all(self._card(context, self._topic.thread_id, recreated=True))
             await self._record(sent, DeskMessageKind.CARD)
 
-    async def _call_all(self, methods: list[TelegramMethod]) -> list[Message]:
+    async def _call_all(self, methods: list[ApiCall]) -> list[int]:
+        """The ids of the messages the calls made."""
         sent = []
         for method in methods:
-            result = await self.desk.sender.call(method)
-            if isinstance(result, Message):
-                sent.append(result)
+            made = message_id_of(await self.desk.sender.call(method))
+            if made is not None:
+                sent.append(made)
         return sent
 
     async def _send(
-        self, build: Callable[[int], list[TelegramMethod]], *, heal: bool = True, recreate_card: bool = True
-    ) -> list[Message]:
+        self, build: Callable[[int], list[ApiCall]], *, heal: bool = True, recreate_card: bool = True
+    ) -> list[int]:
         """Post into the topic; a deleted topic is made again, a closed one reopened, and the
         message posted there."""
         assert self._topic is not None
         try:
             return await self._call_all(build(self._topic.thread_id))
-        except TelegramBadRequest as exc:
+        except BadRequest as exc:
             if not heal:
                 raise
             if topic_gone(exc):
@@ -430,19 +418,19 @@ class _Serving:
 
     async def _record(
         self,
-        sent: list[Message],
+        sent: list[int],
         kind: DeskMessageKind,
         *,
         turn_id: int | None = None,
         text: str | None = None,
     ) -> None:
         assert self._topic is not None
-        for message in sent:
+        for message_id in sent:
             await desk_service.record_message(
                 self.desk.sessions,
                 topic_id=self._topic.id,
                 handoff_id=self.handoff.id,
-                message_id=message.message_id,
+                message_id=message_id,
                 kind=kind,
                 turn_id=turn_id,
                 text=text,
@@ -482,7 +470,7 @@ class _Serving:
             else:
                 caption = self.say("desk.seller_file", name=file.name)
 
-            def build(thread: int, file: Any = file, caption: str = caption) -> list[TelegramMethod]:
+            def build(thread: int, file: Any = file, caption: str = caption) -> list[ApiCall]:
                 return desk.render.file(
                     desk.chat_id,
                     name=file.name,
@@ -528,26 +516,17 @@ class _Serving:
             score=round(float(match.score) * 100),
             answer=answer,
         )
-        markup = InlineKeyboardMarkup(
-            inline_keyboard=[
-                [
-                    InlineKeyboardButton(
-                        text=self.say("desk.assist_send"), callback_data=f"{SUGGESTION_PREFIX}{row_id}"
-                    )
-                ]
-            ]
-        )
+        send = {"text": self.say("desk.assist_send"), "callback_data": f"{SUGGESTION_PREFIX}{row_id}"}
+        markup = {"inline_keyboard": [[send]]}
 
-        def build(thread: int) -> list[TelegramMethod]:
+        def build(thread: int) -> list[ApiCall]:
             methods = desk.render.text(desk.chat_id, text, thread_id=thread)
-            methods[-1] = methods[-1].model_copy(update={"reply_markup": markup})
+            methods[-1] = methods[-1].replace(reply_markup=markup)
             return methods
 
         sent = await self._send(build)
         if sent:
-            await desk_service.set_message_id(
-                desk.sessions, desk_message_id=row_id, message_id=sent[-1].message_id
-            )
+            await desk_service.set_message_id(desk.sessions, desk_message_id=row_id, message_id=sent[-1])
 
     # -- reminders and notices -------------------------------------------------------------
     async def _remind(self) -> None:
@@ -603,7 +582,7 @@ class _Serving:
             sent = await self._send(
                 lambda thread: desk.render.text(desk.chat_id, text, thread_id=thread), heal=False
             )
-        except TelegramAPIError as exc:
+        except ApiError as exc:
             # Best effort: the topic is closed (and the handoff recorded) all the same.
             log.info(
                 "desk: notice for conversation %s not posted: %s",
@@ -635,13 +614,9 @@ class _Serving:
         await self._notice(text)
         name = texts.closed_topic_name(self._topic.name, self.lang)
         try:
-            await self._topic_call(
-                CloseForumTopic(chat_id=desk.chat_id, message_thread_id=self._topic.thread_id)
-            )
-            await self._topic_call(
-                EditForumTopic(chat_id=desk.chat_id, message_thread_id=self._topic.thread_id, name=name)
-            )
-        except TelegramBadRequest as exc:
+            await self._topic_call(self._topic_method("closeForumTopic", self._topic.thread_id))
+            await self._topic_call(self._topic_method("editForumTopic", self._topic.thread_id, name=name))
+        except BadRequest as exc:
             if not topic_gone(exc):
                 raise
         self._topic = await desk_service.update_topic(

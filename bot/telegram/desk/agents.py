@@ -1,6 +1,6 @@
-"""What agents do in the desk group. Every update from the group comes here (the router is in
-front of the seller routers and takes all of the group's messages and button presses), handled in
-order per topic by the update processor like any chat's.
+"""What agents do in the desk group. Every update from the group comes here (it is looked at
+before the sellers' handlers and takes all of the group's messages, edits and button presses),
+handled in order per topic by the update processor like any chat's.
 
 In a conversation's topic, an agent's message (text, a photo, a document) goes to the seller
 through `agent_reply` — the transcript and a delivery for the seller's channel — and the bot says
@@ -20,17 +20,21 @@ from __future__ import annotations
 import logging
 import re
 
-from aiogram import F, Router
-from aiogram.enums import ContentType
-from aiogram.methods import AnswerCallbackQuery, EditMessageText, TelegramMethod
-from aiogram.types import CallbackQuery, LinkPreviewOptions, Message
-
+from bot.telegram.api import ApiCall
 from bot.telegram.desk import texts
-from bot.telegram.desk.base import BUTTON_PREFIX, SUGGESTION_PREFIX, Desk, agent_label
+from bot.telegram.desk.base import SUGGESTION_PREFIX, Desk, agent_label
 from bot.telegram.files import FileFetchError, FileTooLarge
-from bot.telegram.render import MAX_MESSAGE_UTF16, utf16_len
-from bot.telegram.routers.files import UNSUPPORTED, file_ref
-from bot.telegram.translate import callback_message, is_addressed, thread_of
+from bot.telegram.render import MAX_MESSAGE_UTF16, NO_PREVIEW, utf16_len
+from bot.telegram.seller import alert, file_ref, has_file, is_unsupported, megabytes
+from bot.telegram.translate import (
+    Json,
+    callback_message,
+    chat_id_of,
+    full_name,
+    is_addressed,
+    text_of,
+    thread_of,
+)
 from handlers import replies
 from handlers.handoff import agent_says, close_as_agent, reply_as_agent
 from services import desk as desk_service
@@ -47,23 +51,19 @@ _COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s
 _LANG_ALIASES = {"zh": "zh", "cn": "zh", "中文": "zh", "en": "en", "english": "en", "英文": "en"}
 
 
-def _mb(size: int) -> str:
-    return f"{size / 1048576:.1f}".rstrip("0").rstrip(".")
-
-
 class DeskHandlers:
     def __init__(self, desk: Desk) -> None:
         self.desk = desk
 
     # -- helpers ---------------------------------------------------------------------------
-    def _reply(self, message: Message, text: str) -> list[TelegramMethod]:
+    def _reply(self, message: Json, text: str) -> list[ApiCall]:
         return self.desk.render.text(
-            message.chat.id, text, thread_id=thread_of(message), reply_to=message.message_id
+            chat_id_of(message), text, thread_id=thread_of(message), reply_to=message["message_id"]
         )
 
-    def _command(self, message: Message) -> tuple[str, str] | None:
+    def _command(self, message: Json) -> tuple[str, str] | None:
         """(name, argument) of a command for this bot; None for text or another bot's command."""
-        text = (message.text or message.caption or "").strip()
+        text = text_of(message).strip()
         match = _COMMAND_RE.match(text)
         if not match:
             return None
@@ -72,12 +72,12 @@ class DeskHandlers:
         return match.group(1).lower(), (match.group(3) or "").strip()
 
     # -- messages --------------------------------------------------------------------------
-    async def on_message(self, message: Message) -> list[TelegramMethod]:
+    async def on_message(self, message: Json) -> list[ApiCall]:
         desk = self.desk
-        author = message.from_user
-        if author is not None and author.is_bot:
+        author = message.get("from")
+        if author is not None and author.get("is_bot"):
             return []  # another bot in the group
-        text = message.text or message.caption or ""
+        text = text_of(message)
         command = self._command(message)
         if text.startswith("/") and command is None and _COMMAND_RE.match(text.strip()):
             return []  # a command for another bot
@@ -85,7 +85,7 @@ class DeskHandlers:
         if thread is None:
             # The General topic reaches no seller: whatever is written there is told so (team
             # chat goes in a topic of the agents' own, which the bot leaves alone).
-            if command is not None or text or message.photo or message.document:
+            if command is not None or text or has_file(message):
                 return self._reply(message, replies.say("desk.general_topic", desk.settings.desk_language))
             return []
         async with desk.sessions() as session:
@@ -96,48 +96,53 @@ class DeskHandlers:
             return []
         if command is not None:
             return await self._run_command(message, topic, *command)
-        if message.text is not None or message.photo or message.document:
+        if message.get("text") is not None or has_file(message):
             return await self._to_seller(message, topic)
-        if message.content_type in UNSUPPORTED:
+        if is_unsupported(message):
             return self._reply(message, replies.say("desk.unsupported", topic.language))
         return []  # service messages (pinned, members joined, …)
 
-    async def _to_seller(self, message: Message, topic: TopicView) -> list[TelegramMethod]:
+    async def _to_seller(self, message: Json, topic: TopicView) -> list[ApiCall]:
         desk = self.desk
         lang = topic.language
         async with desk.sessions() as session:
             handoff_id = await open_handoff_id(session, conversation_id=topic.conversation_id)
             handoff = await get_handoff(session, handoff_id=handoff_id, turns=0) if handoff_id else None
             quoted = None
-            reply = message.reply_to_message
-            if reply is not None and reply.message_id != topic.thread_id:  # not the topic's own root
+            reply = message.get("reply_to_message")
+            if reply is not None and reply["message_id"] != topic.thread_id:  # not the topic's own root
                 found = await desk_service.find_message(
-                    session, topic_id=topic.id, message_id=reply.message_id
+                    session, topic_id=topic.id, message_id=reply["message_id"]
                 )
                 if found is not None and found.kind is DeskMessageKind.SELLER:
                     quoted = found.turn_id
         if handoff is None:
             return self._reply(message, replies.say("desk.not_open", lang))
         file = None
-        if message.photo or message.document:
+        if has_file(message):
             try:
                 fetched = await desk.files.fetch(file_ref(message))
             except FileTooLarge as exc:
                 return self._reply(
                     message,
-                    replies.say("desk.file_too_large", lang, size_mb=_mb(exc.size), limit_mb=_mb(exc.limit)),
+                    replies.say(
+                        "desk.file_too_large",
+                        lang,
+                        size_mb=megabytes(exc.size),
+                        limit_mb=megabytes(exc.limit),
+                    ),
                 )
             except FileFetchError as exc:
                 log.error("desk: could not fetch an agent's file: %s", exc)
                 return self._reply(message, replies.say("desk.file_failed", lang))
             file = FileData(name=fetched.name, data=fetched.data, mime_type=fetched.mime_type)
-        text = message.text or message.caption or ""
-        name = desk.seller_name_for_agent(message.from_user)
+        text = text_of(message)
+        name = desk.seller_name_for_agent(message.get("from"))
         result = await reply_as_agent(
             sessions=desk.sessions,
             handoff_id=handoff.id,
             text=text,
-            agent=agent_label(message.from_user, message.chat.title or ""),
+            agent=agent_label(message.get("from"), message["chat"].get("title") or ""),
             shown=agent_says(text, name=name, lang=handoff.language) if name else None,
             file=file,
             reply_to_turn_id=quoted,
@@ -151,28 +156,30 @@ class DeskHandlers:
             desk.sessions,
             topic_id=topic.id,
             handoff_id=handoff.id,
-            message_id=message.message_id,
+            message_id=message["message_id"],
             kind=DeskMessageKind.AGENT,
-            author=agent_label(message.from_user, message.chat.title or ""),
+            author=agent_label(message.get("from"), message["chat"].get("title") or ""),
             now=desk.now(),
         )
         return []
 
-    async def on_edit(self, message: Message) -> list[TelegramMethod]:
+    async def on_edit(self, message: Json) -> list[ApiCall]:
         """An agent edited a message that went to the seller. The seller's copy cannot be edited
         (it may be on another channel), so the new text goes to them as a correction, and the
         agent is told. Edits of anything else (commands, notes, the General topic) change nothing."""
         desk = self.desk
-        author = message.from_user
+        author = message.get("from")
         thread = thread_of(message)
-        text = (message.text or message.caption or "").strip()
-        if author is None or author.is_bot or thread is None or not text or text.startswith("/"):
+        text = text_of(message).strip()
+        if author is None or author.get("is_bot") or thread is None or not text or text.startswith("/"):
             return []
         async with desk.sessions() as session:
             topic = await desk_service.topic_by_thread(session, chat_id=desk.key, thread_id=thread)
             if topic is None:
                 return []
-            found = await desk_service.find_message(session, topic_id=topic.id, message_id=message.message_id)
+            found = await desk_service.find_message(
+                session, topic_id=topic.id, message_id=message["message_id"]
+            )
             if found is None or found.kind is not DeskMessageKind.AGENT:
                 return []  # not a message the seller got
             handoff_id = await open_handoff_id(session, conversation_id=topic.conversation_id)
@@ -185,7 +192,7 @@ class DeskHandlers:
             sessions=desk.sessions,
             handoff_id=handoff.id,
             text=correction,
-            agent=agent_label(author, message.chat.title or ""),
+            agent=agent_label(author, message["chat"].get("title") or ""),
             shown=agent_says(correction, name=name, lang=handoff.language) if name else None,
         )
         if isinstance(result, Refused):
@@ -193,9 +200,7 @@ class DeskHandlers:
         return self._reply(message, replies.say("desk.edit_sent", topic.language))
 
     # -- commands --------------------------------------------------------------------------
-    async def _run_command(
-        self, message: Message, topic: TopicView, name: str, argument: str
-    ) -> list[TelegramMethod]:
+    async def _run_command(self, message: Json, topic: TopicView, name: str, argument: str) -> list[ApiCall]:
         lang = topic.language
         if name == "close":
             return await self._close(message, topic)
@@ -213,7 +218,7 @@ class DeskHandlers:
             return self._reply(message, replies.say("desk.lang_set", choice))
         return self._reply(message, replies.say("desk.unknown_command", lang, command=name))
 
-    async def _close(self, message: Message, topic: TopicView) -> list[TelegramMethod]:
+    async def _close(self, message: Json, topic: TopicView) -> list[ApiCall]:
         desk = self.desk
         async with desk.sessions() as session:
             handoff_id = await open_handoff_id(session, conversation_id=topic.conversation_id)
@@ -222,14 +227,14 @@ class DeskHandlers:
         result = await close_as_agent(
             sessions=desk.sessions,
             handoff_id=handoff_id,
-            agent=agent_label(message.from_user, message.chat.title or ""),
+            agent=agent_label(message.get("from"), message["chat"].get("title") or ""),
         )
         if isinstance(result, Refused):
             return self._reply(message, replies.say("desk.already_closed", topic.language))
         desk.wake_relay()  # the notice, and the topic closed and renamed, come from the relay
         return []
 
-    async def _note(self, message: Message, topic: TopicView, text: str) -> list[TelegramMethod]:
+    async def _note(self, message: Json, topic: TopicView, text: str) -> list[ApiCall]:
         desk = self.desk
         if not text:
             return self._reply(message, replies.say("desk.note_usage", topic.language))
@@ -239,15 +244,15 @@ class DeskHandlers:
             desk.sessions,
             topic_id=topic.id,
             handoff_id=handoff_id,
-            message_id=message.message_id,
+            message_id=message["message_id"],
             kind=DeskMessageKind.NOTE,
             text=text[:4000],
-            author=agent_label(message.from_user, message.chat.title or ""),
+            author=agent_label(message.get("from"), message["chat"].get("title") or ""),
             now=desk.now(),
         )
         return self._reply(message, replies.say("desk.note_saved", topic.language))
 
-    async def _info(self, message: Message, topic: TopicView) -> list[TelegramMethod]:
+    async def _info(self, message: Json, topic: TopicView) -> list[ApiCall]:
         desk = self.desk
         async with desk.sessions() as session:
             handoff_id = await desk_service.latest_handoff_id(session, conversation_id=topic.conversation_id)
@@ -265,13 +270,13 @@ class DeskHandlers:
         if context is None:
             return self._reply(message, replies.say("desk.unknown_topic", topic.language))
         text = texts.card(context, lang=topic.language, settings=desk.settings, now=desk.now())
-        return desk.render.text(message.chat.id, text, thread_id=topic.thread_id)
+        return desk.render.text(chat_id_of(message), text, thread_id=topic.thread_id)
 
     # -- service messages ------------------------------------------------------------------
-    async def on_topic_state(self, message: Message) -> list[TelegramMethod]:
+    async def on_topic_state(self, message: Json) -> list[ApiCall]:
         thread = thread_of(message)
         if thread is not None:
-            closed = message.forum_topic_closed is not None
+            closed = "forum_topic_closed" in message
             await desk_service.mark_thread(
                 self.desk.sessions,
                 chat_id=self.desk.key,
@@ -282,10 +287,10 @@ class DeskHandlers:
         return []
 
     # -- buttons ---------------------------------------------------------------------------
-    async def on_button(self, query: CallbackQuery) -> list[TelegramMethod]:
+    async def on_button(self, query: Json) -> list[ApiCall]:
         desk = self.desk
         message = callback_message(query)
-        data = query.data or ""
+        data = query.get("data") or ""
         lang = desk.settings.desk_language
         topic = None
         if message is not None and thread_of(message) is not None:
@@ -315,12 +320,12 @@ class DeskHandlers:
             handoff = await get_handoff(session, handoff_id=handoff_id, turns=0) if handoff_id else None
         if handoff is None or handoff.id != row.handoff_id:
             return self._alert(query, replies.say("desk.not_open", lang))
-        agent = agent_label(query.from_user)
+        agent = agent_label(query["from"])
         if not await desk_service.claim_suggestion(
             desk.sessions, desk_message_id=row.id, agent=agent, now=desk.now()
         ):
             return self._alert(query, replies.say("desk.assist_already_sent", lang))
-        name = desk.seller_name_for_agent(query.from_user)
+        name = desk.seller_name_for_agent(query["from"])
         text = row.text or ""
         result = await reply_as_agent(
             sessions=desk.sessions,
@@ -332,45 +337,38 @@ class DeskHandlers:
         if isinstance(result, Refused):
             await desk_service.release_suggestion(desk.sessions, desk_message_id=row.id)
             return self._alert(query, replies.say("desk.not_open", lang))
-        methods: list[TelegramMethod] = [AnswerCallbackQuery(callback_query_id=query.id)]
-        sent_by = replies.say("desk.assist_sent", lang, agent=query.from_user.full_name)
-        marked = f"{message.text or ''}\n\n{sent_by}"
-        if message.text and utf16_len(marked) <= MAX_MESSAGE_UTF16:
+        methods = [ApiCall("answerCallbackQuery", {"callback_query_id": query["id"]})]
+        sent_by = replies.say("desk.assist_sent", lang, agent=full_name(query["from"]))
+        marked = f"{message.get('text') or ''}\n\n{sent_by}"
+        if message.get("text") and utf16_len(marked) <= MAX_MESSAGE_UTF16:
+            place = {"chat_id": chat_id_of(message), "message_id": message["message_id"]}
             methods.append(
-                EditMessageText(
-                    chat_id=message.chat.id,
-                    message_id=message.message_id,
-                    text=marked,
-                    link_preview_options=LinkPreviewOptions(is_disabled=True),
-                )
+                ApiCall("editMessageText", {**place, "text": marked, "link_preview_options": NO_PREVIEW})
             )
         return methods
 
-    def _alert(self, query: CallbackQuery, text: str) -> list[TelegramMethod]:
-        return [AnswerCallbackQuery(callback_query_id=query.id, text=text[:200], show_alert=True)]
+    def _alert(self, query: Json, text: str) -> list[ApiCall]:
+        return alert(query, text[:200])
 
+    # -- the group's updates -------------------------------------------------------------
+    def claims(self, update: Json) -> bool:
+        """Whether an update is the desk's: anything from its group."""
+        message = update.get("message") or update.get("edited_message")
+        query = update.get("callback_query")
+        if message is None and query is not None:
+            message = callback_message(query)
+        return message is not None and chat_id_of(message) == self.desk.chat_id
 
-def desk_router(desk: Desk) -> Router:
-    """The router of the agents' group: every message and button press from it, nothing else."""
-    handlers = DeskHandlers(desk)
-    router = Router(name="desk")
-    router.message.filter(F.chat.id == desk.chat_id)
-    router.callback_query.filter(F.message.chat.id == desk.chat_id)
-    router.message(F.forum_topic_closed | F.forum_topic_reopened)(handlers.on_topic_state)
-    router.message(F.content_type.in_({ContentType.FORUM_TOPIC_CREATED, ContentType.FORUM_TOPIC_EDITED}))(
-        _nothing
-    )
-    router.message()(handlers.on_message)
-    router.edited_message.filter(F.chat.id == desk.chat_id)
-    router.edited_message()(handlers.on_edit)
-    router.callback_query(F.data.startswith(BUTTON_PREFIX))(handlers.on_button)
-
-    @router.callback_query()
-    async def on_other_button(query: CallbackQuery) -> list[TelegramMethod]:
-        return handlers._alert(query, replies.say("buttons.expired", desk.settings.desk_language))
-
-    return router
-
-
-async def _nothing(message: Message) -> list[TelegramMethod]:
-    return []
+    async def handle(self, update: Json) -> list[ApiCall]:
+        """An update from the desk's group (`claims` said so)."""
+        if (message := update.get("message")) is not None:
+            if "forum_topic_closed" in message or "forum_topic_reopened" in message:
+                return await self.on_topic_state(message)
+            if "forum_topic_created" in message or "forum_topic_edited" in message:
+                return []
+            return await self.on_message(message)
+        if (edited := update.get("edited_message")) is not None:
+            return await self.on_edit(edited)
+        if (query := update.get("callback_query")) is not None:
+            return await self.on_button(query)
+        return []
