@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 GROUP_COMMANDS = group_commands()
 
 
-def _menu(names: tuple[str, ...], catalogue: str, lang: str) -> list[dict[str, str]]:
-    return [{"command": name, "description": replies.say(f"{catalogue}.{name}", lang)} for name in names]
+def _menu(descriptions: dict[str, str]) -> list[dict[str, str]]:
+    return [{"command": name, "description": text} for name, text in descriptions.items()]
 
 
 def command_menus(default_language: str) -> list[ApiCall]:
@@ -49,7 +49,7 @@ def command_menus(default_language: str) -> list[ApiCall]:
         lang = language_code or default_language
         for scope, names in (("all_private_chats", COMMANDS), ("all_group_chats", GROUP_COMMANDS)):
             params: dict[str, Any] = {
-                "commands": _menu(names, "channel.commands", lang),
+                "commands": _menu({n: replies.say(f"channel.commands.{n}", lang) for n in names}),
                 "scope": {"type": scope},
             }
             if language_code:
@@ -64,7 +64,7 @@ def desk_command_menus(chat_id: int, default_language: str) -> list[ApiCall]:
     for language_code in (None, *replies.LANGUAGES):
         lang = language_code or default_language
         params: dict[str, Any] = {
-            "commands": _menu(DESK_COMMANDS, "desk.commands", lang),
+            "commands": _menu({n: replies.say(f"desk.commands.{n}", lang) for n in DESK_COMMANDS}),
             "scope": {"type": "chat", "chat_id": chat_id},
         }
         if language_code:
