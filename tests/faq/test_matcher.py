@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from faq.knowledge import OUT_OF_SCOPE
-from faq.matcher import ANSWER, CLARIFY, FALLBACK, Matcher, MatcherError, training_key
+from faq.matcher import Decision, Matcher, MatcherError, training_key
 from faq.settings import MatcherSettings
 
 TOY = [
@@ -44,7 +44,7 @@ TOY = [
 )
 def test_clear_questions_are_answered(kb_matcher: Matcher, text: str, intent: str) -> None:
     match = kb_matcher.match(text)
-    assert (match.decision, match.intent) == (ANSWER, intent)
+    assert (match.decision, match.intent) == (Decision.ANSWER, intent)
     assert 0.5 <= match.score <= 1.0
     assert match.candidates[0].intent == intent
 
@@ -63,7 +63,7 @@ def test_clear_questions_are_answered(kb_matcher: Matcher, text: str, intent: st
 )
 def test_gibberish_and_other_platforms_fall_back(kb_matcher: Matcher, text: str) -> None:
     match = kb_matcher.match(text)
-    assert match.decision == FALLBACK
+    assert match.decision == Decision.FALLBACK
     assert match.intent == OUT_OF_SCOPE
 
 
@@ -89,7 +89,7 @@ def test_traditional_matches_like_simplified(kb_matcher: Matcher) -> None:
 )
 def test_typos(kb_matcher: Matcher, text: str, intent: str) -> None:
     match = kb_matcher.match(text)
-    assert match.intent == intent and match.decision != FALLBACK
+    assert match.intent == intent and match.decision != Decision.FALLBACK
 
 
 def test_language_of_the_reply(kb_matcher: Matcher) -> None:
@@ -119,7 +119,7 @@ TIE = [
 @pytest.mark.parametrize("text", ["how do i ship my parcel", "shipping", "SHIP??"])
 def test_near_tie_clarifies_with_two_or_three_candidates(text: str) -> None:
     match = Matcher.train(TIE).match(text)
-    assert match.decision == CLARIFY
+    assert match.decision == Decision.CLARIFY
     assert 2 <= len(match.candidates) <= 3
     assert {c.intent for c in match.candidates[:2]} == {"pickup", "shipping"}
     assert match.intent == match.candidates[0].intent
@@ -135,13 +135,15 @@ def test_decision_rules() -> None:
     def decide(fees: float, oos: float, limits: float):
         return matcher.decide("q", np.array([fees, oos, limits]), "en")
 
-    assert decide(0.8, 0.1, 0.1).decision == ANSWER
-    assert decide(0.5, 0.05, 0.45).decision == CLARIFY  # close runner-up
-    assert decide(0.4, 0.3, 0.3).decision == CLARIFY  # middling score
-    assert decide(0.2, 0.6, 0.2).decision == FALLBACK  # out of scope wins
-    assert decide(0.4, 0.45, 0.15).decision == FALLBACK
+    assert decide(0.8, 0.1, 0.1).decision == Decision.ANSWER
+    assert decide(0.5, 0.05, 0.45).decision == Decision.CLARIFY  # close runner-up
+    assert decide(0.4, 0.3, 0.3).decision == Decision.CLARIFY  # middling score
+    assert decide(0.2, 0.6, 0.2).decision == Decision.FALLBACK  # out of scope wins
+    assert decide(0.4, 0.45, 0.15).decision == Decision.FALLBACK
     low = decide(0.24, 0.5, 0.26)
-    assert low.decision == FALLBACK and low.intent == OUT_OF_SCOPE and low.score == pytest.approx(0.74)
+    assert (
+        low.decision == Decision.FALLBACK and low.intent == OUT_OF_SCOPE and low.score == pytest.approx(0.74)
+    )
 
 
 def test_training_is_deterministic(tmp_path) -> None:
@@ -172,8 +174,8 @@ def test_with_settings_changes_thresholds_only() -> None:
     matcher = Matcher.train(TOY)
     strict = matcher.with_settings(MatcherSettings(answer_threshold=1.0, clarify_threshold=0.0))
     assert strict.model is matcher.model
-    assert matcher.match("commission rate").decision == ANSWER
-    assert strict.match("commission rate").decision == CLARIFY
+    assert matcher.match("commission rate").decision == Decision.ANSWER
+    assert strict.match("commission rate").decision == Decision.CLARIFY
 
 
 @pytest.mark.parametrize(
@@ -205,11 +207,11 @@ def test_truncated_cache_file_is_retrained_and_old_files_pruned(tmp_path) -> Non
 @given(st.text(max_size=200))
 def test_any_text_gets_a_valid_match(kb_matcher: Matcher, text: str) -> None:
     match = kb_matcher.match(text)
-    assert match.decision in (ANSWER, CLARIFY, FALLBACK)
+    assert match.decision in (Decision.ANSWER, Decision.CLARIFY, Decision.FALLBACK)
     assert 0.0 <= match.score <= 1.0 + 1e-9
     assert match.lang in ("zh", "en")
-    assert (match.intent == OUT_OF_SCOPE) == (match.decision == FALLBACK)
-    if match.decision == CLARIFY:
+    assert (match.intent == OUT_OF_SCOPE) == (match.decision == Decision.FALLBACK)
+    if match.decision == Decision.CLARIFY:
         assert 2 <= len(match.candidates) <= 3
     json.dumps(match.to_dict(), ensure_ascii=False)
 
