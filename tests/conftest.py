@@ -21,6 +21,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from faq.knowledge import KnowledgeBase, load_knowledge_base
+from faq.matcher import Matcher
+from faq.settings import MatcherSettings
 from services.db import Database, create_engine, session_factory, upgrade_schema
 from services.models import AccountState, Base, KycStatus, PayoutStatus, Rating
 from services.policy import Policy
@@ -158,24 +161,32 @@ async def make_account(
     return result.value
 
 
-# -- a running bot's data folder (the channels' tests) ------------------------------------------
+# -- the trained matcher: once per test session, for every package's tests ----------------------
 @pytest.fixture(scope="session")
-def matcher_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A trained matcher's cache folder that every channel test's data folder links to (trained
-    once per session)."""
-    from bot.app import build_app
-    from bot.config import load_settings
-
-    folder = tmp_path_factory.mktemp("matcher")
-
-    async def build() -> None:
-        app = await build_app(load_settings(data_dir=folder))
-        await app.close()
-
-    run_in_own_loop(build)
-    return folder / "cache"
+def knowledge() -> KnowledgeBase:
+    """The bundled knowledge base."""
+    return load_knowledge_base()
 
 
+@pytest.fixture(scope="session")
+def matcher_cache(tmp_path_factory: pytest.TempPathFactory, knowledge: KnowledgeBase) -> Path:
+    """A cache folder holding the session's one trained matcher, as `bot.app.build_app` leaves it
+    under <data dir>/cache and with the key it looks for (the bundled base, default settings): an
+    app built on a data folder that links here (`prepare_data_dir`) loads it instead of training."""
+    folder = tmp_path_factory.mktemp("matcher-cache")
+    Matcher.from_knowledge_base(knowledge, MatcherSettings(), cache_dir=folder)
+    assert len(list(folder.glob("matcher-*.npz"))) == 1, "the trained matcher was not saved"
+    return folder
+
+
+@pytest.fixture(scope="session")
+def matcher(knowledge: KnowledgeBase, matcher_cache: Path) -> Matcher:
+    """The session's trained matcher, loaded from `matcher_cache`: the very model that the apps
+    started by tests load, so that in-process and channel tests see the same decisions."""
+    return Matcher.from_knowledge_base(knowledge, MatcherSettings(), cache_dir=matcher_cache)
+
+
+# -- a running bot's data folder (the channels' tests) ------------------------------------------
 def prepare_data_dir(data_dir: Path, matcher_cache: Path, sqlite_template: Path | None = None) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     if not (data_dir / "cache").exists():

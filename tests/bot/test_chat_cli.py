@@ -22,9 +22,9 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from bot.demo import DEMO_EMAIL, DEMO_STORE
-from faq.matcher import Matcher
 from handlers.handoff import reply_as_agent
 from services.db import create_engine, session_factory
+from tests.conftest import prepare_data_dir
 from tests.conversation import t
 
 SCRIPT = shutil.which("sellerbot", path=str(Path(sys.executable).parent))
@@ -32,14 +32,10 @@ TIMEOUT = 60
 
 
 @pytest.fixture
-def data(tmp_path: Path, matcher: Matcher, matcher_cache: Path) -> Path:
+def data(tmp_path: Path, matcher_cache: Path) -> Path:
     """A fresh data folder with the session's trained matcher in its cache (no training per run)."""
     data = tmp_path / "data"
-    (data / "cache").mkdir(parents=True)
-    models = list(matcher_cache.glob("matcher-*.npz"))
-    assert models, "the session's matcher is not cached"
-    for model in models:
-        shutil.copy(model, data / "cache" / model.name)
+    prepare_data_dir(data, matcher_cache)
     return data
 
 

@@ -42,8 +42,8 @@ TOY = [
         ("转人工", "human_agent"),
     ],
 )
-def test_clear_questions_are_answered(kb_matcher: Matcher, text: str, intent: str) -> None:
-    match = kb_matcher.match(text)
+def test_clear_questions_are_answered(matcher: Matcher, text: str, intent: str) -> None:
+    match = matcher.match(text)
     assert (match.decision, match.intent) == (Decision.ANSWER, intent)
     assert 0.5 <= match.score <= 1.0
     assert match.candidates[0].intent == intent
@@ -61,20 +61,20 @@ def test_clear_questions_are_answered(kb_matcher: Matcher, text: str, intent: st
         "   ",
     ],
 )
-def test_gibberish_and_other_platforms_fall_back(kb_matcher: Matcher, text: str) -> None:
-    match = kb_matcher.match(text)
+def test_gibberish_and_other_platforms_fall_back(matcher: Matcher, text: str) -> None:
+    match = matcher.match(text)
     assert match.decision == Decision.FALLBACK
     assert match.intent == OUT_OF_SCOPE
 
 
-def test_traditional_matches_like_simplified(kb_matcher: Matcher) -> None:
+def test_traditional_matches_like_simplified(matcher: Matcher) -> None:
     for traditional, simplified in [
         ("密碼忘記了", "密码忘记了"),
         ("一個帳號能開幾個店鋪", "一个帐号能开几个店铺"),
     ]:
-        assert np.allclose(kb_matcher.probabilities(traditional), kb_matcher.probabilities(simplified))
-        assert kb_matcher.match(traditional).intent == kb_matcher.match(simplified).intent
-        assert kb_matcher.match(traditional).lang == "zh"
+        assert np.allclose(matcher.probabilities(traditional), matcher.probabilities(simplified))
+        assert matcher.match(traditional).intent == matcher.match(simplified).intent
+        assert matcher.match(traditional).lang == "zh"
 
 
 @pytest.mark.parametrize(
@@ -87,20 +87,20 @@ def test_traditional_matches_like_simplified(kb_matcher: Matcher) -> None:
         ("ＫＹＣ审核要多久？？", "kyc"),  # full width
     ],
 )
-def test_typos(kb_matcher: Matcher, text: str, intent: str) -> None:
-    match = kb_matcher.match(text)
+def test_typos(matcher: Matcher, text: str, intent: str) -> None:
+    match = matcher.match(text)
     assert match.intent == intent and match.decision != Decision.FALLBACK
 
 
-def test_language_of_the_reply(kb_matcher: Matcher) -> None:
-    assert kb_matcher.match("秘码忘了").lang == "zh"
-    assert kb_matcher.match("forgot password").lang == "en"
-    assert kb_matcher.match("payoneer怎么绑定").lang == "zh"
+def test_language_of_the_reply(matcher: Matcher) -> None:
+    assert matcher.match("秘码忘了").lang == "zh"
+    assert matcher.match("forgot password").lang == "en"
+    assert matcher.match("payoneer怎么绑定").lang == "zh"
 
 
-def test_scores_are_probabilities(kb_matcher: Matcher) -> None:
-    probs = kb_matcher.probabilities("开店要交钱吗")
-    assert probs.shape == (len(kb_matcher.model.classes),)
+def test_scores_are_probabilities(matcher: Matcher) -> None:
+    probs = matcher.probabilities("开店要交钱吗")
+    assert probs.shape == (len(matcher.model.classes),)
     assert np.isclose(probs.sum(), 1.0) and (probs >= 0).all()
 
 
@@ -205,8 +205,8 @@ def test_truncated_cache_file_is_retrained_and_old_files_pruned(tmp_path) -> Non
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=200))
-def test_any_text_gets_a_valid_match(kb_matcher: Matcher, text: str) -> None:
-    match = kb_matcher.match(text)
+def test_any_text_gets_a_valid_match(matcher: Matcher, text: str) -> None:
+    match = matcher.match(text)
     assert match.decision in (Decision.ANSWER, Decision.CLARIFY, Decision.FALLBACK)
     assert 0.0 <= match.score <= 1.0 + 1e-9
     assert match.lang in ("zh", "en")

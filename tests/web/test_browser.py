@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.bot.test_chat_cli import JsonlChat, environment, messages
+from tests.conftest import prepare_data_dir
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -49,9 +50,7 @@ def sellerbot(data: Path, *args: str) -> str:
 @pytest.fixture
 def data(tmp_path: Path, matcher_cache: Path) -> Path:
     data = tmp_path / "data"
-    (data / "cache").mkdir(parents=True)
-    for model in matcher_cache.glob("matcher-*.npz"):
-        shutil.copy(model, data / "cache" / model.name)
+    prepare_data_dir(data, matcher_cache)
     return data
 
 
