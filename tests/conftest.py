@@ -42,6 +42,23 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     monkeypatch.setenv("SELLERBOT_DATA_DIR", str(tmp_path_factory.mktemp("data")))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """Agents' passwords hashed at argon2's lowest cost. At the library's production cost a hash
+    or a check takes a tenth of a second or more of CPU, and the desk's tests make hundreds; the
+    code paths and the hash format stay the same (`sellerbot` processes started by tests keep the
+    production cost)."""
+    from argon2 import PasswordHasher
+
+    from services import agents
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(agents, "_hasher", cheap)
+        patch.setattr(agents, "_DUMMY_HASH", cheap.hash("not anyone's password"))
+        yield
+
+
 NO_POSTGRES = "SELLERBOT_TEST_POSTGRES_URL is not set: the PostgreSQL runs of the database tests are skipped"
 
 

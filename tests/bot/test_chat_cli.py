@@ -117,6 +117,7 @@ async def agent_says(data: Path, text: str) -> None:
         await engine.dispose()
 
 
+@pytest.mark.slow  # a `sellerbot chat` process
 def test_jsonl_turn_by_turn_with_a_running_process(data: Path) -> None:
     chat = JsonlChat(data, "--user", "script", "--lang", "en")
     try:
@@ -149,6 +150,7 @@ def test_jsonl_turn_by_turn_with_a_running_process(data: Path) -> None:
     assert "Traceback" not in stderr
 
 
+@pytest.mark.slow  # a `sellerbot chat` process
 def test_group_mode_answers_only_what_is_addressed_to_it(data: Path) -> None:
     chat = JsonlChat(data, "--group", "--demo", "--user", "member", "--lang", "en")
     try:
@@ -164,6 +166,7 @@ def test_group_mode_answers_only_what_is_addressed_to_it(data: Path) -> None:
         assert chat.close()[0] == 0
 
 
+@pytest.mark.slow  # `sellerbot chat` processes
 def test_the_newcomers_path_with_the_demo_seller_then_interactive(data: Path) -> None:
     """--demo in a fresh data folder: open a store with an icon, more stores granted, a reset link
     in the outbox (JSON lines); then --demo again, interactive on piped stdin: the same seller,

@@ -29,10 +29,13 @@ GUARD = 30  # seconds: only against a hang; every wait ends as soon as its event
 # CI installs the browser and sets SELLERBOT_TEST_BROWSER=required: there a missing browser fails.
 if not (CHROMIUM and DRIVER) and os.environ.get("SELLERBOT_TEST_BROWSER") == "required":
     raise RuntimeError("SELLERBOT_TEST_BROWSER=required but chromium or chromedriver is missing")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and DRIVER),
-    reason="headless Chromium not installed (apt-get install chromium chromium-driver)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not (CHROMIUM and DRIVER),
+        reason="headless Chromium not installed (apt-get install chromium chromium-driver)",
+    ),
+    pytest.mark.slow,  # a browser and a `sellerbot serve` process
+]
 
 
 def sellerbot(data: Path, *args: str) -> str:
