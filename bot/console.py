@@ -22,7 +22,6 @@ import os
 import queue
 import re
 import stat
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -393,7 +392,3 @@ async def run_interactive(session: ConsoleSession, *, intro: str, poll_seconds: 
         # Wait for the poller to stop before the caller closes the database under it.
         await asyncio.gather(poller, return_exceptions=True)
         out(session.say("bye"))
-
-
-def stdin_is_terminal() -> bool:
-    return sys.stdin.isatty()

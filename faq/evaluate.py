@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from faq.knowledge import OUT_OF_SCOPE
-from faq.matcher import ANSWER, CLARIFY, FALLBACK, Match, Matcher
+from faq.matcher import Decision, Match, Matcher
 
 
 class DataError(Exception):
@@ -160,28 +160,28 @@ def score(
     report = Report()
     for m, want in zip(matches, expected, strict=True):
         report.total += 1
-        report.clarified += m.decision == CLARIFY
+        report.clarified += m.decision == Decision.CLARIFY
         if want == OUT_OF_SCOPE:
             report.out_of_scope += 1
-            redirected = m.decision == ANSWER and m.intent in redirects
+            redirected = m.decision == Decision.ANSWER and m.intent in redirects
             report.oos_redirected += redirected
-            report.oos_caught += m.decision == FALLBACK or redirected
-            report.oos_clarified += m.decision == CLARIFY
-            if m.decision == ANSWER and not redirected:
+            report.oos_caught += m.decision == Decision.FALLBACK or redirected
+            report.oos_clarified += m.decision == Decision.CLARIFY
+            if m.decision == Decision.ANSWER and not redirected:
                 report.confusions[(want, m.intent)] += 1
-            elif m.decision == CLARIFY:
+            elif m.decision == Decision.CLARIFY:
                 report.confusions[(want, f"clarify:{m.intent}")] += 1
             continue
         report.in_scope += 1
         if known and want not in known:
             report.unknown_labels[want] += 1
-        if m.decision == ANSWER:
+        if m.decision == Decision.ANSWER:
             if m.intent == want:
                 report.answered_right += 1
             else:
                 report.wrong_answer += 1
                 report.confusions[(want, m.intent)] += 1
-        elif m.decision == CLARIFY:
+        elif m.decision == Decision.CLARIFY:
             if any(c.intent == want for c in m.candidates):
                 report.clarify_right += 1
             else:
@@ -189,7 +189,7 @@ def score(
         else:
             report.in_scope_fallback += 1
             report.confusions[(want, OUT_OF_SCOPE)] += 1
-        report.top1_right += m.decision != FALLBACK and m.intent == want
+        report.top1_right += m.decision != Decision.FALLBACK and m.intent == want
     return report
 
 

@@ -2,7 +2,7 @@
 
     matcher = Matcher.from_knowledge_base(load_knowledge_base(), settings.matcher)
     match = matcher.match("秘码忘了")
-    match.decision     # "answer" | "clarify" | "fallback"
+    match.decision     # Decision.ANSWER | Decision.CLARIFY | Decision.FALLBACK
     match.intent       # "password_reset" (out_of_scope on fallback)
     match.score        # calibrated probability of that intent, 0..1
     match.candidates   # on clarify: the two or three intents to offer, best first
@@ -30,8 +30,9 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -41,10 +42,15 @@ from faq.normalize import detect_language, normalize, runs
 from faq.settings import MatcherSettings
 from faq.typos import TypoCorrector
 
-Decision = Literal["answer", "clarify", "fallback"]
-ANSWER: Decision = "answer"
-CLARIFY: Decision = "clarify"
-FALLBACK: Decision = "fallback"
+
+class Decision(StrEnum):
+    """What the bot does with a question. The values are what the conversation log keeps
+    (`Turn.decision`) and what `sellerbot classify` prints."""
+
+    ANSWER = "answer"  # with the top intent
+    CLARIFY = "clarify"  # "A or B?" between the candidates
+    FALLBACK = "fallback"  # out of scope: the bot says it does not know
+
 
 # Bump when the file format changes (a change to the code of the matcher changes the cache key
 # by itself: see `training_key`).
@@ -85,7 +91,7 @@ class Match:
             "text": self.text,
             "intent": self.intent,
             "score": round(self.score, 4),
-            "decision": self.decision,
+            "decision": self.decision.value,
             "candidates": [{"intent": c.intent, "score": round(c.score, 4)} for c in self.candidates],
             "lang": self.lang,
         }
@@ -313,7 +319,7 @@ class Matcher:
         normalized = normalize(text)
         lang = detect_language(text, default_lang)
         if not normalized:
-            return Match(text, OUT_OF_SCOPE, 1.0, FALLBACK, (), lang)
+            return Match(text, OUT_OF_SCOPE, 1.0, Decision.FALLBACK, (), lang)
         return self.decide(text, self._probabilities(normalized), lang)
 
     def decide(self, text: str, probs: np.ndarray, lang: str) -> Match:
@@ -325,13 +331,10 @@ class Matcher:
         s2 = ranked[1].score if len(ranked) > 1 else 0.0
         p_oos = float(probs[self._oos]) if self._oos >= 0 else 0.0
         if s1 < s.clarify_threshold or p_oos >= s1:
-            return Match(text, OUT_OF_SCOPE, 1.0 - s1, FALLBACK, ranked, lang)
+            return Match(text, OUT_OF_SCOPE, 1.0 - s1, Decision.FALLBACK, ranked, lang)
         if s1 >= s.answer_threshold and s1 - s2 >= s.ambiguity_margin:
-            return Match(text, ranked[0].intent, s1, ANSWER, ranked, lang)
+            return Match(text, ranked[0].intent, s1, Decision.ANSWER, ranked, lang)
         offered = ranked[:2]
         if len(ranked) > 2 and ranked[2].score >= s2 / 2:
             offered = ranked
-        return Match(text, ranked[0].intent, s1, CLARIFY, offered, lang)
-
-    def match_many(self, texts: Iterable[str]) -> list[Match]:
-        return [self.match(t) for t in texts]
+        return Match(text, ranked[0].intent, s1, Decision.CLARIFY, offered, lang)

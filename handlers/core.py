@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm.exc import StaleDataError
 
 from faq.knowledge import KnowledgeBase
+from faq.matcher import Match
 from faq.normalize import detect_language, normalize
 from handlers import choices, commands, understanding
 from handlers.apology import Apology
@@ -52,20 +53,10 @@ MAX_TEXT_CHARS = 2000
 SAVE_ATTEMPTS = 3
 
 
-class MatchCandidate(Protocol):
-    intent: str
-    score: float
-
-
-class MatchResult(Protocol):
-    intent: str
-    score: float
-    decision: str  # "answer", "clarify" or "fallback"
-    candidates: list[Any]
-
-
 class IntentMatcher(Protocol):
-    def match(self, text: str) -> Any: ...
+    """What the core asks of the matcher (`faq.matcher.Matcher`): a typed `Match` for a question."""
+
+    def match(self, text: str) -> Match: ...
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from faq.matcher import Decision
 from faq.modes import mode_of
 from handlers.context import TurnContext, Understanding
 from handlers.flows.base import CANCEL, Flow, continue_flow_after_interruption, flow_for_request, flow_named
@@ -77,7 +78,11 @@ def _offer_switch(ctx: TurnContext, flow: Flow[Any], text: str) -> bool:
         return False
     match = ctx.core.matcher.match(text)
     intent = ctx.core.knowledge.intents.get(match.intent)
-    if match.decision != "answer" or intent is None or float(match.score) < ctx.core.options.interrupt_score:
+    if (
+        match.decision is not Decision.ANSWER
+        or intent is None
+        or float(match.score) < ctx.core.options.interrupt_score
+    ):
         return False
     wanted_flow = flow_for_request(match.intent, intent.action, text)
     if wanted_flow is None or wanted_flow.name == flow.name or wanted_flow.name not in ctx.core.flows:
@@ -99,7 +104,7 @@ def _offer_switch(ctx: TurnContext, flow: Flow[Any], text: str) -> bool:
 def _asks_for_a_person(ctx: TurnContext, text: str) -> bool:
     """ "转人工", "I want to talk to a person": always heard, question or not."""
     match = ctx.core.matcher.match(text)
-    return match.decision == "answer" and match.intent == "human_agent"
+    return match.decision is Decision.ANSWER and match.intent == "human_agent"
 
 
 async def _show_buttons_again(ctx: TurnContext, flow: Flow[Any]) -> None:
@@ -115,7 +120,11 @@ async def _answer_if_question(
     ctx: TurnContext, text: str, min_score: float, drop_from: int | None = None
 ) -> bool:
     match = ctx.core.matcher.match(text)
-    if match.decision != "answer" or match.intent in NOT_INTERRUPTING or float(match.score) < min_score:
+    if (
+        match.decision is not Decision.ANSWER
+        or match.intent in NOT_INTERRUPTING
+        or float(match.score) < min_score
+    ):
         return False
     if drop_from is not None:
         del ctx.replies[drop_from:]

@@ -7,6 +7,7 @@ button opens the private chat instead, since actions and account data are privat
 
 from __future__ import annotations
 
+from faq.matcher import Decision
 from faq.modes import Mode, mode_of
 from handlers.context import TurnContext, Understanding
 from handlers.flows.base import flow_for_request, flow_of_action, flow_of_personal_question, start_flow
@@ -38,11 +39,11 @@ async def respond(ctx: TurnContext, text: str) -> None:
     personal question is answered from the seller's account, a question gets the answer."""
     match = ctx.core.matcher.match(text)
     ctx.understood = Understanding(intent=match.intent, score=float(match.score), decision=match.decision)
-    if match.decision == "answer" and await _act_on(ctx, match.intent, mode_of(text), text):
+    if match.decision is Decision.ANSWER and await _act_on(ctx, match.intent, mode_of(text), text):
         return
-    if match.decision == "answer":
+    if match.decision is Decision.ANSWER:
         await answer_intent(ctx, match.intent)
-    elif match.decision == "clarify":
+    elif match.decision is Decision.CLARIFY:
         clarify(ctx, [c.intent for c in match.candidates])
     else:
         not_understood(ctx)

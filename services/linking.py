@@ -86,21 +86,6 @@ async def linked_account_id(session: AsyncSession, *, channel: str, chat_user_id
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def account_for_chat(
-    session: AsyncSession, *, channel: str, chat_user_id: str, is_group: bool
-) -> Done[int] | Refused:
-    """The account a chat user may act for: Done(account id) only in a private chat of a linked
-    user. GROUP_CHAT in a group (nothing about an account is shown there and no action runs:
-    offer a private chat), NOT_LINKED when the user has not linked an account yet. The
-    conversation layer asks this before every account action or account detail."""
-    if is_group:
-        return refuse(Violation(Rule.GROUP_CHAT, {}))
-    account_id = await linked_account_id(session, channel=channel, chat_user_id=chat_user_id)
-    if account_id is None:
-        return refuse(Violation(Rule.NOT_LINKED, {}))
-    return Done(account_id)
-
-
 async def chat_links(session: AsyncSession, *, account_id: int) -> list[ChatLinkView]:
     stmt = select(ChatLink).where(ChatLink.account_id == account_id).order_by(ChatLink.id)
     return [_view(link) for link in (await session.execute(stmt)).scalars()]

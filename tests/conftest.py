@@ -21,6 +21,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from faq.knowledge import KnowledgeBase, load_knowledge_base
+from faq.matcher import Matcher
+from faq.settings import MatcherSettings
 from services.db import Database, create_engine, session_factory, upgrade_schema
 from services.models import AccountState, Base, KycStatus, PayoutStatus, Rating
 from services.policy import Policy
@@ -37,6 +40,23 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
         if name.startswith("SELLERBOT_") and not name.startswith("SELLERBOT_TEST_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("SELLERBOT_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """Agents' passwords hashed at argon2's lowest cost. At the library's production cost a hash
+    or a check takes a tenth of a second or more of CPU, and the desk's tests make hundreds; the
+    code paths and the hash format stay the same (`sellerbot` processes started by tests keep the
+    production cost)."""
+    from argon2 import PasswordHasher
+
+    from services import agents
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(agents, "_hasher", cheap)
+        patch.setattr(agents, "_DUMMY_HASH", cheap.hash("not anyone's password"))
+        yield
 
 
 NO_POSTGRES = "SELLERBOT_TEST_POSTGRES_URL is not set: the PostgreSQL runs of the database tests are skipped"
@@ -158,24 +178,32 @@ async def make_account(
     return result.value
 
 
-# -- a running bot's data folder (the channels' tests) ------------------------------------------
+# -- the trained matcher: once per test session, for every package's tests ----------------------
 @pytest.fixture(scope="session")
-def matcher_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A trained matcher's cache folder that every channel test's data folder links to (trained
-    once per session)."""
-    from bot.app import build_app
-    from bot.config import load_settings
-
-    folder = tmp_path_factory.mktemp("matcher")
-
-    async def build() -> None:
-        app = await build_app(load_settings(data_dir=folder))
-        await app.close()
-
-    run_in_own_loop(build)
-    return folder / "cache"
+def knowledge() -> KnowledgeBase:
+    """The bundled knowledge base."""
+    return load_knowledge_base()
 
 
+@pytest.fixture(scope="session")
+def matcher_cache(tmp_path_factory: pytest.TempPathFactory, knowledge: KnowledgeBase) -> Path:
+    """A cache folder holding the session's one trained matcher, as `bot.app.build_app` leaves it
+    under <data dir>/cache and with the key it looks for (the bundled base, default settings): an
+    app built on a data folder that links here (`prepare_data_dir`) loads it instead of training."""
+    folder = tmp_path_factory.mktemp("matcher-cache")
+    Matcher.from_knowledge_base(knowledge, MatcherSettings(), cache_dir=folder)
+    assert len(list(folder.glob("matcher-*.npz"))) == 1, "the trained matcher was not saved"
+    return folder
+
+
+@pytest.fixture(scope="session")
+def matcher(knowledge: KnowledgeBase, matcher_cache: Path) -> Matcher:
+    """The session's trained matcher, loaded from `matcher_cache`: the very model that the apps
+    started by tests load, so that in-process and channel tests see the same decisions."""
+    return Matcher.from_knowledge_base(knowledge, MatcherSettings(), cache_dir=matcher_cache)
+
+
+# -- a running bot's data folder (the channels' tests) ------------------------------------------
 def prepare_data_dir(data_dir: Path, matcher_cache: Path, sqlite_template: Path | None = None) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     if not (data_dir / "cache").exists():

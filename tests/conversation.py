@@ -9,8 +9,8 @@
 `Bot` is the conversation core on one database with an outbox and a clock the test controls;
 `bot.restart()` closes it and builds a new core on the same database, as a second process or a
 restart would. `Said` is what one turn answered: its texts, its buttons, and checks on them.
-The matcher is trained once per test session (the `matcher` fixture); every test gets a fresh
-SQLite file (the `bot` fixture) or, for `bot_any`, each backend in turn.
+The matcher is trained once per test session (the `matcher` fixture of tests/conftest.py); every
+test gets a fresh SQLite file (the `bot` fixture) or, for `bot_any`, each backend in turn.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from faq.knowledge import KnowledgeBase, load_knowledge_base
+from faq.knowledge import KnowledgeBase
 from faq.matcher import Matcher
 from faq.settings import MatcherSettings
 from handlers import replies
@@ -371,32 +371,7 @@ class Bot:
 
 
 # -- fixtures -----------------------------------------------------------------------------------
-# Built once per test session, however many conftest files import the fixtures below.
-_SHARED: dict[str, Any] = {}
-
-
-@pytest.fixture(scope="session")
-def matcher_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the session's matcher is cached (`sellerbot` processes started by tests copy it)."""
-    if "cache" not in _SHARED:
-        _SHARED["cache"] = tmp_path_factory.mktemp("matcher-cache")
-    return _SHARED["cache"]
-
-
-@pytest.fixture(scope="session")
-def knowledge() -> KnowledgeBase:
-    if "knowledge" not in _SHARED:
-        _SHARED["knowledge"] = load_knowledge_base()
-    return _SHARED["knowledge"]
-
-
-@pytest.fixture(scope="session")
-def matcher(knowledge: KnowledgeBase, matcher_cache: Path) -> Matcher:
-    if "matcher" not in _SHARED:
-        _SHARED["matcher"] = Matcher.from_knowledge_base(
-            knowledge, MatcherSettings(), cache_dir=matcher_cache
-        )
-    return _SHARED["matcher"]
+# `knowledge`, `matcher` and `matcher_cache` are the session's, in tests/conftest.py.
 
 
 # Questions taught under two intents at once, so that the matcher below finds each a near tie
@@ -408,13 +383,11 @@ NEAR_TIES = {
 
 
 @pytest.fixture(scope="session")
-def tie_matcher(knowledge: KnowledgeBase, matcher_cache: Path) -> Matcher:
-    if "tie_matcher" not in _SHARED:
-        taught = [(q, intent) for q, intents in NEAR_TIES.values() for intent in intents for _ in range(3)]
-        _SHARED["tie_matcher"] = Matcher.train(
-            knowledge.labelled_examples() + taught, MatcherSettings(), cache_dir=matcher_cache
-        )
-    return _SHARED["tie_matcher"]
+def tie_matcher(knowledge: KnowledgeBase) -> Matcher:
+    """Trained on the bundled base and NEAR_TIES (session-wide: only tests/handlers/conftest.py
+    imports it, so it is trained at most once)."""
+    taught = [(q, intent) for q, intents in NEAR_TIES.values() for intent in intents for _ in range(3)]
+    return Matcher.train(knowledge.labelled_examples() + taught, MatcherSettings())
 
 
 async def _make_bot(

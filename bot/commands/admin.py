@@ -10,15 +10,21 @@ in the audit log, like every action.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import click
 
-from bot.cli import Settings, fail, with_settings
-from bot.commands.db import embedded_database_missing, open_settings_database
+from bot.commands.shared import (
+    BadInput,
+    explained,
+    fail,
+    print_json,
+    run_on_database,
+    value_or_fail,
+    with_settings,
+)
+from bot.config import Settings
 from services.accounts import (
     AccountView,
     account_view,
@@ -33,10 +39,8 @@ from services.linking import chat_identity_violations, chat_links, link_by_opera
 from services.models import AccountState, KycStatus, PayoutStatus, Rating, RequestStatus, Specialization
 from services.policy import Policy
 from services.quota import approve_request, list_requests, reject_request
-from services.results import Done, Refused, Violation
+from services.results import Refused, Violation
 from services.stores import import_store, list_stores, parse_specialization, title_violations
-
-T = TypeVar("T")
 
 OPERATOR = "operator:cli"
 STATES = [s.value for s in AccountState]
@@ -46,33 +50,9 @@ RATINGS = [r.value for r in Rating]
 SPECIALIZATIONS = [*(s.value for s in Specialization), "none"]
 
 
-class BadInput(Exception):
-    """Raised inside the database work; `run` turns it into the message and exit 2."""
-
-
 def refuse_input(violations: list[Violation] | tuple[Violation, ...], policy: Policy) -> NoReturn:
     """Exit 2 with one English explanation per failed rule."""
     fail(explained(violations, policy))
-
-
-def run(settings: Settings, work: Callable[[Database], Awaitable[T]], *, needs_existing: bool = True) -> T:
-    """Open the configured database, run `work`, close it. With `needs_existing`, a missing
-    embedded database is an error instead of being created (nothing to find in it)."""
-    missing = embedded_database_missing(settings) if needs_existing else None
-    if missing is not None:
-        fail(f"no database yet at {missing}: create an account first (sellerbot admin account create)")
-
-    async def main() -> T:
-        db = await open_settings_database(settings)
-        try:
-            return await work(db)
-        finally:
-            await db.close()
-
-    try:
-        return asyncio.run(main())
-    except BadInput as exc:
-        fail(str(exc))
 
 
 async def account_id_for(db: Database, email: str) -> int:
@@ -81,20 +61,6 @@ async def account_id_for(db: Database, email: str) -> int:
     if account is None:
         raise BadInput(f"no account with the e-mail {email}")
     return account.id
-
-
-def explained(violations: list[Violation] | tuple[Violation, ...], policy: Policy) -> str:
-    return "\n       ".join(explain(v, "en", policy=policy) for v in violations)
-
-
-def value_or_fail(result: Done[T] | Refused, policy: Policy) -> T:
-    if isinstance(result, Refused):
-        raise BadInput(explained(result.violations, policy))
-    return result.value
-
-
-def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def describe_account(view: AccountView, links: list[Any], policy: Policy) -> str:
@@ -201,7 +167,7 @@ def account_create(
         )
         return value_or_fail(result, policy)
 
-    view = run(settings, work, needs_existing=False)
+    view = run_on_database(settings, work, needs_existing=False)
     if as_json:
         print_json(view.as_json())
     else:
@@ -227,7 +193,7 @@ def account_show(settings: Settings, email: str, as_json: bool) -> None:
                 session, account_id=found.id
             )
 
-    view, links = run(settings, work)
+    view, links = run_on_database(settings, work)
     if as_json:
         data = view.as_json()
         data["chat_links"] = [
@@ -281,7 +247,7 @@ def account_update(
         )
         return value_or_fail(result, policy)
 
-    view = run(settings, work)
+    view = run_on_database(settings, work)
     click.echo(
         f"updated account {view.id}: state {view.state.value}, KYC {view.kyc.value},"
         f" payout {view.payout.value}, "
@@ -343,7 +309,7 @@ def store_create(
         )
         return value_or_fail(result, policy)
 
-    created = run(settings, work)
+    created = run_on_database(settings, work)
     if as_json:
         print_json(created.as_json())
     else:
@@ -362,7 +328,7 @@ def store_list(settings: Settings, email: str, as_json: bool) -> None:
         async with db.sessions() as session:
             return await list_stores(session, account_id=account_id)
 
-    stores = run(settings, work)
+    stores = run_on_database(settings, work)
     if as_json:
         print_json([s.as_json() for s in stores])
         return
@@ -404,7 +370,7 @@ def link(settings: Settings, email: str, channel: str, user_id: str) -> None:
         )
         return value_or_fail(result, policy)
 
-    linked = run(settings, work)
+    linked = run_on_database(settings, work)
     click.echo(f"linked {linked.channel}:{linked.chat_user_id} to {email} (verified by operator)")
 
 
@@ -431,7 +397,7 @@ def request_list(settings: Settings, email: str | None, status: str, as_json: bo
         async with db.sessions() as session:
             return await list_requests(session, account_id=account_id, status=RequestStatus(status))
 
-    requests = run(settings, work)
+    requests = run_on_database(settings, work)
     if as_json:
         print_json([{**r.as_json(), "account_id": r.account_id} for r in requests])
         return
@@ -457,7 +423,7 @@ def request_approve(settings: Settings, request_id: int, agent: str) -> None:
         )
         return value_or_fail(result, settings.policy)
 
-    decided = run(settings, work)
+    decided = run_on_database(settings, work)
     click.echo(
         f"approved request {decided.id} ({decided.kind.value}):"
         f" limit {decided.limit_before} -> {decided.limit_after}"
@@ -484,7 +450,7 @@ def request_reject(settings: Settings, request_id: int, reason: str, agent: str)
         )
         return value_or_fail(result, settings.policy)
 
-    decided = run(settings, work)
+    decided = run_on_database(settings, work)
     click.echo(f"rejected request {decided.id} ({decided.kind.value})")
 
 
@@ -542,7 +508,7 @@ def agent_create(settings: Settings, email: str, name: str, role: str, lang: str
             sessions=db.sessions, email=email, name=name, role=AgentRole(role), language=lang, actor=OPERATOR
         )
 
-    result = run(settings, work, needs_existing=False)
+    result = run_on_database(settings, work, needs_existing=False)
     if isinstance(result, Refused):
         refuse_input(result.violations, settings.policy)
     click.echo(f"agent {result.value.agent.id}: {result.value.agent.email} ({role})", err=print_link)
@@ -560,7 +526,7 @@ def agent_password_link(settings: Settings, email: str, print_link: bool) -> Non
     async def work(db: Database) -> Any:
         return await new_password_link(sessions=db.sessions, email=email, actor=OPERATOR)
 
-    result = run(settings, work)
+    result = run_on_database(settings, work)
     if isinstance(result, Refused):
         refuse_input(result.violations, settings.policy)
     _deliver_link(settings, result.value, print_link=print_link)
@@ -576,7 +542,7 @@ def agent_disable(settings: Settings, email: str) -> None:
     async def work(db: Database) -> Any:
         return await disable_agent(sessions=db.sessions, email=email, actor=OPERATOR)
 
-    result = run(settings, work)
+    result = run_on_database(settings, work)
     if isinstance(result, Refused):
         refuse_input(result.violations, settings.policy)
     click.echo(f"agent {result.value.email} disabled")

@@ -10,7 +10,8 @@ import sys
 import click
 
 from bot.app import App, build_app, configure_logging
-from bot.cli import Settings, fail, with_settings
+from bot.commands.shared import fail, with_settings
+from bot.config import Settings
 from bot.console import CHANNEL, ConsoleSession, run_interactive, run_jsonl
 from bot.demo import DemoError, ensure_demo_icon, ensure_demo_seller
 from faq.knowledge import KnowledgeBaseError

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from pathlib import Path
 
 import click
 from sqlalchemy.engine import make_url
 
-from bot.cli import Settings, fail, with_settings
+from bot.commands.shared import embedded_database_missing, fail, open_settings_database, with_settings
+from bot.config import Settings
 from services.db import (
-    Database,
     create_engine,
     current_revision,
     head_revision,
-    open_database,
     sqlite_file,
     upgrade_schema,
 )
@@ -31,20 +29,6 @@ from services.models import utcnow
 def shown_url(url: str) -> str:
     """The URL without its password, for messages."""
     return make_url(url).render_as_string(hide_password=True)
-
-
-async def open_settings_database(settings: Settings) -> Database:
-    """Open (and, by the settings, migrate) the configured database."""
-    return await open_database(
-        settings.database_url, auto_migrate=settings.database.auto_migrate, echo=settings.database.echo
-    )
-
-
-def embedded_database_missing(settings: Settings) -> Path | None:
-    """The SQLite file when it does not exist yet (a read-only command then has nothing to read and
-    must not create it), else None."""
-    path = sqlite_file(settings.database_url)
-    return path if path is not None and not path.exists() else None
 
 
 @click.group("db")

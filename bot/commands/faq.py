@@ -26,7 +26,8 @@ from typing import BinaryIO
 
 import click
 
-from bot.cli import Settings, fail, with_settings
+from bot.commands.shared import fail, with_settings
+from bot.config import Settings
 from faq.evaluate import MAX_LINE_CHARS, DataError, evaluate, read_labelled
 from faq.knowledge import KnowledgeBaseError, load_knowledge_base
 from faq.matcher import Matcher, MatcherError

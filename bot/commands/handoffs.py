@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 import click
 
-from bot.cli import Settings, with_settings
-from bot.commands.admin import print_json, run, value_or_fail
+from bot.commands.shared import print_json, run_on_database, value_or_fail, with_settings
+from bot.config import Settings
 from handlers.handoff import close_as_agent, reply_as_agent
 from services.accounts import get_account
 from services.db import Database
@@ -86,7 +86,7 @@ def handoffs(settings: Settings, include_closed: bool, as_json: bool) -> None:
                 rows.append((view, account, notes, held))
             return rows
 
-    rows = run(settings, work, needs_existing=False)
+    rows = run_on_database(settings, work, needs_existing=False)
     if as_json:
         print_json(
             [
@@ -122,7 +122,7 @@ def reply(settings: Settings, handoff_id: int, text: str, agent: str | None) -> 
         view = value_or_fail(result, settings.policy)
         return view, await reply_window_closed(db, settings, view)
 
-    view, waits = run(settings, work)
+    view, waits = run_on_database(settings, work)
     click.echo(f"sent to {view.channel} user {view.user_id} (handoff {view.id})")
     if waits:
         click.echo(
@@ -160,5 +160,5 @@ def close(settings: Settings, handoff_id: int, agent: str | None) -> None:
         result = await close_as_agent(sessions=db.sessions, handoff_id=handoff_id, agent=_agent_name(agent))
         return value_or_fail(result, settings.policy)
 
-    view = run(settings, work)
+    view = run_on_database(settings, work)
     click.echo(f"handoff {view.id} closed; the conversation is back with the bot")

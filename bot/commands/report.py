@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from bot.cli import Settings, with_settings
-from bot.commands.admin import print_json, run
+from bot.commands.shared import print_json, run_on_database, with_settings
+from bot.config import Settings
 from faq.clusters import DEFAULT_THRESHOLD, QuestionGroup, group_similar
 from services.db import Database
 from services.reports import HandoffReport, HandoffStats, handoff_report, unanswered_questions
@@ -43,7 +43,7 @@ def unanswered(
             questions = await unanswered_questions(session, since=since)
         return group_similar(questions, threshold=similarity)
 
-    groups = [g for g in run(settings, work, needs_existing=False) if g.count >= min_count]
+    groups = [g for g in run_on_database(settings, work, needs_existing=False) if g.count >= min_count]
     if as_json:
         print_json([g.as_json() for g in groups])
         return
@@ -99,7 +99,7 @@ def handoffs(settings: Settings, days: int | None, as_json: bool) -> None:
         async with db.sessions() as session:
             return await handoff_report(session, since=since)
 
-    found = run(settings, work, needs_existing=False)
+    found = run_on_database(settings, work, needs_existing=False)
     if as_json:
         print_json(found.as_json())
         return

@@ -8,7 +8,8 @@ import logging
 import click
 
 from bot.app import configure_logging
-from bot.cli import Settings, fail, require_extra, with_settings
+from bot.commands.shared import fail, require_extra, with_settings
+from bot.config import Settings
 
 log = logging.getLogger(__name__)
 

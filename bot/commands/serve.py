@@ -8,8 +8,8 @@ import logging
 
 import click
 
-from bot.cli import Settings, fail, require_extra, with_settings
-from bot.config import split_host_port
+from bot.commands.shared import fail, require_extra, with_settings
+from bot.config import Settings, split_host_port
 
 log = logging.getLogger(__name__)
 
@@ -32,23 +32,16 @@ def serve(settings: Settings, listen: str | None) -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    from aiohttp import web
-
     from bot.app import build_app, configure_logging
-    from bot.web.app import build_web_app
+    from bot.web.app import serve_web_until_cancelled
 
     configure_logging(settings)
     app = await build_app(settings)
-    runner = web.AppRunner(build_web_app(app), access_log=None)
-    await runner.setup()
     host, port = split_host_port(settings.web.listen)
-    site = web.TCPSite(runner, host, port)
     try:
-        await site.start()
-        bound = runner.addresses[0] if runner.addresses else (host, port)
         # Scripts (and the tests) read this line to learn the port when --listen asks for any (0).
-        click.echo(f"serving on http://{bound[0]}:{bound[1]}", err=True)
-        await asyncio.Event().wait()
+        await serve_web_until_cancelled(
+            app, host, port, on_listening=lambda url: click.echo(f"serving on {url}", err=True)
+        )
     finally:
-        await runner.cleanup()
         await app.close()

@@ -4,6 +4,9 @@ on it: `bot.commands.serve`)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 from aiohttp import web
 
 from bot.app import App
@@ -29,3 +32,19 @@ def build_web_app(app: App) -> web.Application:
         web_app.add_routes(module.routes)
     web_app.router.add_static("/static", HERE / "static", append_version=True)
     return web_app
+
+
+async def serve_web_until_cancelled(
+    app: App, host: str, port: int, *, on_listening: Callable[[str], None]
+) -> None:
+    """Serve the web application on host:port until cancelled; `on_listening` gets the URL it is
+    reached at (the port bound when `port` is 0)."""
+    runner = web.AppRunner(build_web_app(app), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        bound = runner.addresses[0] if runner.addresses else (host, port)
+        on_listening(f"http://{bound[0]}:{bound[1]}")
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

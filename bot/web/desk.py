@@ -19,6 +19,7 @@ from bot.web.context import AGENT, WebContext, context_of
 from bot.web.pages import page, text
 from bot.web.security import signed_in
 from faq.clusters import group_similar
+from faq.matcher import Decision
 from handlers.handoff import close_as_agent
 from services import desk as desk_service
 from services.agents import AgentView, list_agents
@@ -182,7 +183,7 @@ def _suggestion(context: WebContext, turns: list[desk_service.TranscriptTurn], l
     if last is None:
         return None
     match = context.app.matcher.match(last.words)
-    if match.decision != "answer" or match.intent not in context.app.knowledge.intents:
+    if match.decision is not Decision.ANSWER or match.intent not in context.app.knowledge.intents:
         return None
     return context.app.knowledge.render(match.intent, lang, context.settings.policy)
 

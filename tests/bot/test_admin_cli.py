@@ -386,6 +386,7 @@ def test_the_cli_works_on_postgresql() -> None:
         asyncio.run(admin(f"DROP DATABASE {name} WITH (FORCE)"))
 
 
+@pytest.mark.slow  # `sellerbot` processes
 def test_the_installed_console_script(tmp_path: Path) -> None:
     """Once through a real process: the `sellerbot` entry point, exit codes, stdout and stderr."""
     script = shutil.which("sellerbot", path=str(Path(sys.executable).parent))

@@ -22,9 +22,9 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from bot.demo import DEMO_EMAIL, DEMO_STORE
-from faq.matcher import Matcher
 from handlers.handoff import reply_as_agent
 from services.db import create_engine, session_factory
+from tests.conftest import prepare_data_dir
 from tests.conversation import t
 
 SCRIPT = shutil.which("sellerbot", path=str(Path(sys.executable).parent))
@@ -32,14 +32,10 @@ TIMEOUT = 60
 
 
 @pytest.fixture
-def data(tmp_path: Path, matcher: Matcher, matcher_cache: Path) -> Path:
+def data(tmp_path: Path, matcher_cache: Path) -> Path:
     """A fresh data folder with the session's trained matcher in its cache (no training per run)."""
     data = tmp_path / "data"
-    (data / "cache").mkdir(parents=True)
-    models = list(matcher_cache.glob("matcher-*.npz"))
-    assert models, "the session's matcher is not cached"
-    for model in models:
-        shutil.copy(model, data / "cache" / model.name)
+    prepare_data_dir(data, matcher_cache)
     return data
 
 
@@ -121,6 +117,7 @@ async def agent_says(data: Path, text: str) -> None:
         await engine.dispose()
 
 
+@pytest.mark.slow  # a `sellerbot chat` process
 def test_jsonl_turn_by_turn_with_a_running_process(data: Path) -> None:
     chat = JsonlChat(data, "--user", "script", "--lang", "en")
     try:
@@ -153,6 +150,7 @@ def test_jsonl_turn_by_turn_with_a_running_process(data: Path) -> None:
     assert "Traceback" not in stderr
 
 
+@pytest.mark.slow  # a `sellerbot chat` process
 def test_group_mode_answers_only_what_is_addressed_to_it(data: Path) -> None:
     chat = JsonlChat(data, "--group", "--demo", "--user", "member", "--lang", "en")
     try:
@@ -168,6 +166,7 @@ def test_group_mode_answers_only_what_is_addressed_to_it(data: Path) -> None:
         assert chat.close()[0] == 0
 
 
+@pytest.mark.slow  # `sellerbot chat` processes
 def test_the_newcomers_path_with_the_demo_seller_then_interactive(data: Path) -> None:
     """--demo in a fresh data folder: open a store with an icon, more stores granted, a reset link
     in the outbox (JSON lines); then --demo again, interactive on piped stdin: the same seller,

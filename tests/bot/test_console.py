@@ -21,6 +21,7 @@ from bot.console import (
 from handlers.commands import COMMANDS
 from handlers.handoff import close_as_agent, reply_as_agent
 from services.models import Handoff, PickupBooking, Store
+from tests.conftest import prepare_data_dir
 from tests.conversation import Bot, png, t
 
 
@@ -287,17 +288,16 @@ async def test_the_interactive_loop_shows_agent_messages_as_they_come(
 
 
 async def test_a_new_app_on_the_same_data_folder_goes_on_with_the_conversation(
-    tmp_path: Path, matcher: object, matcher_cache: Path
+    tmp_path: Path, matcher_cache: Path
 ) -> None:
     """A restart through the composition root (bot/app.py), as `sellerbot chat` starts."""
-    import shutil
 
     from bot.app import build_app
     from bot.config import load_settings
     from bot.demo import ensure_demo_seller
 
     data = tmp_path / "data"
-    shutil.copytree(matcher_cache, data / "cache")
+    prepare_data_dir(data, matcher_cache)
     app = await build_app(load_settings(data_dir=data))
     try:
         await ensure_demo_seller(

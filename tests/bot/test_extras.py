@@ -30,6 +30,7 @@ def run_without(
     )
 
 
+@pytest.mark.slow  # a `sellerbot` process each
 @pytest.mark.parametrize(
     ("modules", "args", "env", "expected"),
     [

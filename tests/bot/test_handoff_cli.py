@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,19 +14,13 @@ from bot.app import build_app
 from bot.cli import main
 from bot.config import load_settings
 from bot.console import ConsoleSession
-
-
-@pytest.fixture(scope="session")
-def trained_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A matcher cache trained once, so each data folder below starts without training."""
-    data_dir = tmp_path_factory.mktemp("trained")
-    talk(data_dir, "hi")
-    return data_dir / "cache"
+from tests.conftest import prepare_data_dir
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, trained_cache: Path) -> Path:
-    shutil.copytree(trained_cache, tmp_path / "cache")
+def data_dir(tmp_path: Path, matcher_cache: Path) -> Path:
+    """A fresh data folder with the session's trained matcher (no training per test)."""
+    prepare_data_dir(tmp_path, matcher_cache)
     return tmp_path
 
 

@@ -20,8 +20,8 @@ DEVSET = Path(__file__).with_name("devset.jsonl")
 
 
 @pytest.fixture(scope="module")
-def report(kb_matcher: Matcher) -> Report:
-    result, _ = evaluate(kb_matcher, read_labelled(DEVSET), load_knowledge_base().redirects)
+def report(matcher: Matcher) -> Report:
+    result, _ = evaluate(matcher, read_labelled(DEVSET), load_knowledge_base().redirects)
     return result
 
 
@@ -42,11 +42,11 @@ def test_the_bot_rarely_needs_to_ask(report: Report) -> None:
     assert report.resolved_pct >= 97.0, report.lines()
 
 
-def test_every_label_is_an_intent_of_the_base(kb_matcher: Matcher, report: Report) -> None:
+def test_every_label_is_an_intent_of_the_base(matcher: Matcher, report: Report) -> None:
     assert not report.unknown_labels
 
 
-def test_figures_hold_without_questions_that_coincide_with_examples(kb_matcher: Matcher) -> None:
+def test_figures_hold_without_questions_that_coincide_with_examples(matcher: Matcher) -> None:
     """Short common phrases ("你好", "转人工", "forgot my password") were written independently
     in both files and coincide after normalisation (37 of 547 when measured); the floors must
     hold without them too, and the overlap must stay small."""
@@ -54,6 +54,6 @@ def test_figures_hold_without_questions_that_coincide_with_examples(kb_matcher: 
     rows = read_labelled(DEVSET)
     fresh = [row for row in rows if normalize(row["text"]) not in examples]
     assert len(fresh) >= 0.9 * len(rows)
-    result, _ = evaluate(kb_matcher, fresh, load_knowledge_base().redirects)
+    result, _ = evaluate(matcher, fresh, load_knowledge_base().redirects)
     assert result.answered_right_pct >= 96.0, result.lines()
     assert result.oos_recall_pct >= 90.0, result.lines()

@@ -8,7 +8,7 @@ import pytest
 from faq.evaluate import score
 from faq.features import PLATFORM, FeatureSpec, Vocabulary, extract
 from faq.knowledge import OUT_OF_SCOPE
-from faq.matcher import Candidate, Match
+from faq.matcher import Candidate, Decision, Match
 from faq.normalize import normalize
 from faq.typos import TypoCorrector
 
@@ -83,7 +83,7 @@ def test_typo_corrector() -> None:
 
 
 def _m(intent: str, decision: str, candidates=()) -> Match:
-    return Match("q", intent, 0.9, decision, tuple(Candidate(c, 0.4) for c in candidates), "en")  # type: ignore[arg-type]
+    return Match("q", intent, 0.9, Decision(decision), tuple(Candidate(c, 0.4) for c in candidates), "en")
 
 
 def test_report_definitions() -> None:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from faq.knowledge import OUT_OF_SCOPE
-from faq.matcher import ANSWER, CLARIFY, FALLBACK, Matcher, MatcherError, training_key
+from faq.matcher import Decision, Matcher, MatcherError, training_key
 from faq.settings import MatcherSettings
 
 TOY = [
@@ -42,17 +42,17 @@ TOY = [
         ("转人工", "human_agent"),
     ],
 )
-def test_clear_questions_are_answered(kb_matcher: Matcher, text: str, intent: str) -> None:
-    match = kb_matcher.match(text)
-    assert (match.decision, match.intent) == (ANSWER, intent)
+def test_clear_questions_are_answered(matcher: Matcher, text: str, intent: str) -> None:
+    match = matcher.match(text)
+    assert (match.decision, match.intent) == (Decision.ANSWER, intent)
     assert 0.5 <= match.score <= 1.0
     assert match.candidates[0].intent == intent
 
 
 @pytest.mark.parametrize("text", ["asdkjh qwpoe zzxv", "今天天气怎么样", "🙏🙏🙏", "", "   "])
-def test_gibberish_and_chit_chat_fall_back(kb_matcher: Matcher, text: str) -> None:
-    match = kb_matcher.match(text)
-    assert match.decision == FALLBACK
+def test_gibberish_and_chit_chat_fall_back(matcher: Matcher, text: str) -> None:
+    match = matcher.match(text)
+    assert match.decision == Decision.FALLBACK
     assert match.intent == OUT_OF_SCOPE
 
 
@@ -68,20 +68,20 @@ def test_gibberish_and_chit_chat_fall_back(kb_matcher: Matcher, text: str) -> No
     ],
 )
 def test_other_platforms_and_buyers_get_the_reply_that_says_where_to_go(
-    kb_matcher: Matcher, text: str, redirect: str
+    matcher: Matcher, text: str, redirect: str
 ) -> None:
-    match = kb_matcher.match(text)
-    assert (match.decision, match.intent) == (ANSWER, redirect)
+    match = matcher.match(text)
+    assert (match.decision, match.intent) == (Decision.ANSWER, redirect)
 
 
-def test_traditional_matches_like_simplified(kb_matcher: Matcher) -> None:
+def test_traditional_matches_like_simplified(matcher: Matcher) -> None:
     for traditional, simplified in [
         ("密碼忘記了", "密码忘记了"),
         ("一個帳號能開幾個店鋪", "一个帐号能开几个店铺"),
     ]:
-        assert np.allclose(kb_matcher.probabilities(traditional), kb_matcher.probabilities(simplified))
-        assert kb_matcher.match(traditional).intent == kb_matcher.match(simplified).intent
-        assert kb_matcher.match(traditional).lang == "zh"
+        assert np.allclose(matcher.probabilities(traditional), matcher.probabilities(simplified))
+        assert matcher.match(traditional).intent == matcher.match(simplified).intent
+        assert matcher.match(traditional).lang == "zh"
 
 
 @pytest.mark.parametrize(
@@ -94,20 +94,20 @@ def test_traditional_matches_like_simplified(kb_matcher: Matcher) -> None:
         ("ＫＹＣ审核要多久？？", "kyc"),  # full width
     ],
 )
-def test_typos(kb_matcher: Matcher, text: str, intent: str) -> None:
-    match = kb_matcher.match(text)
-    assert match.intent == intent and match.decision != FALLBACK
+def test_typos(matcher: Matcher, text: str, intent: str) -> None:
+    match = matcher.match(text)
+    assert match.intent == intent and match.decision != Decision.FALLBACK
 
 
-def test_language_of_the_reply(kb_matcher: Matcher) -> None:
-    assert kb_matcher.match("秘码忘了").lang == "zh"
-    assert kb_matcher.match("forgot password").lang == "en"
-    assert kb_matcher.match("payoneer怎么绑定").lang == "zh"
+def test_language_of_the_reply(matcher: Matcher) -> None:
+    assert matcher.match("秘码忘了").lang == "zh"
+    assert matcher.match("forgot password").lang == "en"
+    assert matcher.match("payoneer怎么绑定").lang == "zh"
 
 
-def test_scores_are_probabilities(kb_matcher: Matcher) -> None:
-    probs = kb_matcher.probabilities("开店要交钱吗")
-    assert probs.shape == (len(kb_matcher.model.classes),)
+def test_scores_are_probabilities(matcher: Matcher) -> None:
+    probs = matcher.probabilities("开店要交钱吗")
+    assert probs.shape == (len(matcher.model.classes),)
     assert np.isclose(probs.sum(), 1.0) and (probs >= 0).all()
 
 
@@ -126,7 +126,7 @@ TIE = [
 @pytest.mark.parametrize("text", ["how do i ship my parcel", "shipping", "SHIP??"])
 def test_near_tie_clarifies_with_two_or_three_candidates(text: str) -> None:
     match = Matcher.train(TIE).match(text)
-    assert match.decision == CLARIFY
+    assert match.decision == Decision.CLARIFY
     assert 2 <= len(match.candidates) <= 3
     assert {c.intent for c in match.candidates[:2]} == {"pickup", "shipping"}
     assert match.intent == match.candidates[0].intent
@@ -142,13 +142,15 @@ def test_decision_rules() -> None:
     def decide(fees: float, oos: float, limits: float):
         return matcher.decide("q", np.array([fees, oos, limits]), "en")
 
-    assert decide(0.8, 0.1, 0.1).decision == ANSWER
-    assert decide(0.5, 0.05, 0.45).decision == CLARIFY  # close runner-up
-    assert decide(0.4, 0.3, 0.3).decision == CLARIFY  # middling score
-    assert decide(0.2, 0.6, 0.2).decision == FALLBACK  # out of scope wins
-    assert decide(0.4, 0.45, 0.15).decision == FALLBACK
+    assert decide(0.8, 0.1, 0.1).decision == Decision.ANSWER
+    assert decide(0.5, 0.05, 0.45).decision == Decision.CLARIFY  # close runner-up
+    assert decide(0.4, 0.3, 0.3).decision == Decision.CLARIFY  # middling score
+    assert decide(0.2, 0.6, 0.2).decision == Decision.FALLBACK  # out of scope wins
+    assert decide(0.4, 0.45, 0.15).decision == Decision.FALLBACK
     low = decide(0.24, 0.5, 0.26)
-    assert low.decision == FALLBACK and low.intent == OUT_OF_SCOPE and low.score == pytest.approx(0.74)
+    assert (
+        low.decision == Decision.FALLBACK and low.intent == OUT_OF_SCOPE and low.score == pytest.approx(0.74)
+    )
 
 
 def test_training_is_deterministic(tmp_path) -> None:
@@ -179,8 +181,8 @@ def test_with_settings_changes_thresholds_only() -> None:
     matcher = Matcher.train(TOY)
     strict = matcher.with_settings(MatcherSettings(answer_threshold=1.0, clarify_threshold=0.0))
     assert strict.model is matcher.model
-    assert matcher.match("commission rate").decision == ANSWER
-    assert strict.match("commission rate").decision == CLARIFY
+    assert matcher.match("commission rate").decision == Decision.ANSWER
+    assert strict.match("commission rate").decision == Decision.CLARIFY
 
 
 @pytest.mark.parametrize(
@@ -210,13 +212,13 @@ def test_truncated_cache_file_is_retrained_and_old_files_pruned(tmp_path) -> Non
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=200))
-def test_any_text_gets_a_valid_match(kb_matcher: Matcher, text: str) -> None:
-    match = kb_matcher.match(text)
-    assert match.decision in (ANSWER, CLARIFY, FALLBACK)
+def test_any_text_gets_a_valid_match(matcher: Matcher, text: str) -> None:
+    match = matcher.match(text)
+    assert match.decision in (Decision.ANSWER, Decision.CLARIFY, Decision.FALLBACK)
     assert 0.0 <= match.score <= 1.0 + 1e-9
     assert match.lang in ("zh", "en")
-    assert (match.intent == OUT_OF_SCOPE) == (match.decision == FALLBACK)
-    if match.decision == CLARIFY:
+    assert (match.intent == OUT_OF_SCOPE) == (match.decision == Decision.FALLBACK)
+    if match.decision == Decision.CLARIFY:
         assert 2 <= len(match.candidates) <= 3
     json.dumps(match.to_dict(), ensure_ascii=False)
 

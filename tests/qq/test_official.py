@@ -140,6 +140,7 @@ async def test_an_answer_lost_on_the_way_back_is_not_shown_twice(official: Offic
     assert record.outcome is SendOutcome.SENT
 
 
+@pytest.mark.slow  # waits out the flood control in real time
 async def test_flood_control_is_waited_out(official: OfficialHarness) -> None:
     official.fake.fail_next(22009, times=2, message="msg limit exceed")
     turn = await official.private("u-flood").send("佣金是多少")

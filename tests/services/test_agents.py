@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from services import agents
@@ -77,6 +78,7 @@ async def test_sign_in_says_the_same_for_a_wrong_address_and_a_wrong_password(db
     assert actions.count(("agent_sign_in", "refused")) == 2 and actions.count(("agent_sign_in", "done")) == 1
 
 
+@pytest.mark.slow  # a password hash per attempt, many attempts
 async def test_sign_in_is_rate_limited_per_address_and_per_ip(db: Database) -> None:
     await agent_with_password(db)
     for n in range(agents.SIGN_IN_FAILURES_PER_HOUR):

@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from services.db import Database
 from services.linking import (
-    account_for_chat,
     chat_links,
     link_by_operator,
     linked_account_id,
@@ -173,18 +172,3 @@ async def test_operator_links_and_relinks(db: Database, policy: Policy) -> None:
     assert (await unlink(sessions=db.sessions, actor="op", **USER)).ok
     assert (await unlink(sessions=db.sessions, actor="op", **USER)).rules == {Rule.NOT_LINKED}
     assert await linked(db) is None
-
-
-async def test_account_actions_need_a_linked_user_in_a_private_chat(db: Database, policy: Policy) -> None:
-    account = await make_account(db, policy)
-
-    async def ask(is_group: bool, **user):
-        async with db.sessions() as session:
-            return await account_for_chat(session, is_group=is_group, **(user or USER))
-
-    assert (await ask(False)).rules == {Rule.NOT_LINKED}
-    assert (await link_by_operator(sessions=db.sessions, account_id=account.id, actor="op", **USER)).ok
-    assert (await ask(False)).value == account.id
-    # in a group nothing about the account is available, linked or not
-    assert (await ask(True)).rules == {Rule.GROUP_CHAT}
-    assert (await ask(False, channel="qq", chat_user_id="424242")).rules == {Rule.NOT_LINKED}

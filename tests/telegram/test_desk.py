@@ -585,6 +585,7 @@ async def test_start_up_says_what_the_agents_group_is_missing(
     assert fake.calls_of("getUpdates") == []  # it did not start
 
 
+@pytest.mark.slow  # a `sellerbot run telegram` process
 async def test_sellerbot_run_telegram_refuses_a_desk_group_it_cannot_manage(
     fake: FakeBotAPI, data_dir: Path
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -107,6 +108,7 @@ def test_every_window_holds_for_any_sequence(
     check_windows(limits, sent)
 
 
+@pytest.mark.slow  # paces sends in real time
 async def test_processes_share_one_budget_through_redis(redis_url: str) -> None:
     from redis.asyncio import Redis
 

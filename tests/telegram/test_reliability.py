@@ -7,6 +7,7 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, update
 
 from bot.telegram.runtime import start_telegram
@@ -25,6 +26,9 @@ from tests.telegram.fake_api import FakeBotAPI
 from tests.telegram.harness import Harness
 from tests.telegram.tcp_proxy import TcpProxy
 from tests.telegram.test_limiter import max_in_window
+
+# Faults, retries after back-offs, restarts and rate limits take seconds of real time each.
+pytestmark = pytest.mark.slow
 
 
 def t(key: str, lang: str, **context: object) -> str:

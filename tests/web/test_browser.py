@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.bot.test_chat_cli import JsonlChat, environment, messages
+from tests.conftest import prepare_data_dir
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -28,10 +29,13 @@ GUARD = 30  # seconds: only against a hang; every wait ends as soon as its event
 # CI installs the browser and sets SELLERBOT_TEST_BROWSER=required: there a missing browser fails.
 if not (CHROMIUM and DRIVER) and os.environ.get("SELLERBOT_TEST_BROWSER") == "required":
     raise RuntimeError("SELLERBOT_TEST_BROWSER=required but chromium or chromedriver is missing")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and DRIVER),
-    reason="headless Chromium not installed (apt-get install chromium chromium-driver)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not (CHROMIUM and DRIVER),
+        reason="headless Chromium not installed (apt-get install chromium chromium-driver)",
+    ),
+    pytest.mark.slow,  # a browser and a `sellerbot serve` process
+]
 
 
 def sellerbot(data: Path, *args: str) -> str:
@@ -49,9 +53,7 @@ def sellerbot(data: Path, *args: str) -> str:
 @pytest.fixture
 def data(tmp_path: Path, matcher_cache: Path) -> Path:
     data = tmp_path / "data"
-    (data / "cache").mkdir(parents=True)
-    for model in matcher_cache.glob("matcher-*.npz"):
-        shutil.copy(model, data / "cache" / model.name)
+    prepare_data_dir(data, matcher_cache)
     return data
 
 

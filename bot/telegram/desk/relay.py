@@ -38,6 +38,7 @@ from bot.runtime.trouble import Outage, backoff_delay
 from bot.telegram.api import ApiCall, ApiError, BadRequest, api_error_text, message_id_of
 from bot.telegram.desk import texts
 from bot.telegram.desk.base import SUGGESTION_PREFIX, Desk, not_modified, topic_closed, topic_gone
+from faq.matcher import Decision
 from handlers import replies
 from services import desk as desk_service
 from services.db import is_unavailable
@@ -493,7 +494,7 @@ class _Serving:
         match = desk.matcher.match(turn.text)
         intent = match.intent
         if (
-            match.decision not in ("answer", "clarify")
+            match.decision is Decision.FALLBACK
             or intent not in desk.knowledge.intents
             or intent in _NO_SUGGESTION
         ):
