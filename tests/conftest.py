@@ -257,3 +257,18 @@ async def redis_url() -> AsyncIterator[str]:
     if not REDIS_URL:
         pytest.skip("SELLERBOT_TEST_REDIS_URL is not set: the Redis tests are skipped")
     yield REDIS_URL
+
+
+# -- the fast local loop ------------------------------------------------------------------------
+# Fixtures that start a whole channel runtime (a bot on a fake Telegram or QQ server, a desk, a
+# host bot). A test that uses one runs a bot end to end, which takes about a second: it is `slow`,
+# left out of the fast loop (`pytest -m "not slow"`) and run by CI with everything else.
+RUNTIME_FIXTURES = frozenset(
+    {"runtime", "desk_runtime", "official_runtime", "onebot_runtime", "qq", "served"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if RUNTIME_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -23,10 +23,6 @@ from tests.telegram.fake_api import FakeBotAPI, Message
 from tests.telegram.harness import Harness, png, t
 from tests.telegram.hosts import WAYS, Served, serving
 
-# Each test runs three ways, each starting a bot (standalone, or inside a host) on the fake Bot API:
-# whole runtimes end to end, a second or more each; CI runs them, the fast loop leaves them out.
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(params=WAYS)
 async def served(request: Any, fake: FakeBotAPI, data_dir: Path) -> AsyncIterator[Served]:

@@ -26,9 +26,6 @@ from tests.telegram.conftest import desk_settings
 from tests.telegram.desk_harness import DeskHarness, is_card
 from tests.telegram.fake_api import FakeBotAPI, Gate
 
-# Each test runs the seller's bot and the agents' desk end to end on the fake Bot API.
-pytestmark = pytest.mark.slow
-
 
 def t(key: str, lang: str, **context: object) -> str:
     return replies.say(key, lang, **context)
