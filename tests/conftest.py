@@ -13,6 +13,7 @@ import itertools
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 from sqlalchemy import text
 
 from faq.knowledge import KnowledgeBase, load_knowledge_base
-from faq.matcher import Matcher
+from faq.matcher import Matcher, training_key
 from faq.settings import MatcherSettings
 from services.db import Database, create_engine, session_factory, upgrade_schema
 from services.models import AccountState, Base, KycStatus, PayoutStatus, Rating
@@ -191,7 +192,17 @@ def matcher_cache(tmp_path_factory: pytest.TempPathFactory, knowledge: Knowledge
     under <data dir>/cache and with the key it looks for (the bundled base, default settings): an
     app built on a data folder that links here (`prepare_data_dir`) loads it instead of training."""
     folder = tmp_path_factory.mktemp("matcher-cache")
-    Matcher.from_knowledge_base(knowledge, MatcherSettings(), cache_dir=folder)
+    # Trained once per machine, not once per run: the model is kept between runs in the system's
+    # temporary folder under its training key (the examples, the settings and the matcher's own
+    # code), so a later run loads it only when nothing that shapes it has changed.
+    kept_between_runs = Path(tempfile.gettempdir()) / f"sellerbot-tests-{os.getuid()}" / "matcher"
+    settings = MatcherSettings()
+    Matcher.from_knowledge_base(knowledge, settings, cache_dir=kept_between_runs)
+    name = f"matcher-{training_key(knowledge.labelled_examples(), settings)}.npz"
+    try:
+        shutil.copyfile(kept_between_runs / name, folder / name)
+    except OSError:  # pruned meanwhile by another process, or not writable there: train here
+        Matcher.from_knowledge_base(knowledge, settings, cache_dir=folder)
     assert len(list(folder.glob("matcher-*.npz"))) == 1, "the trained matcher was not saved"
     return folder
 
