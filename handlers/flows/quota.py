@@ -73,7 +73,7 @@ class QuotaFlow(Flow[QuotaAnswers]):
         """Which limit, when the words leave it open: the account settles it where only one of
         the two can be requested (the listing limit is at its cap, or one request is already
         open), and refuses at once, naming every rule, where neither can; otherwise it asks."""
-        previews = await self._previews(ctx)
+        previews = await self._previews(ctx, list(KINDS))
         if previews is None:
             self.finish(ctx)
             ctx.say("errors.not_linked")
@@ -84,7 +84,8 @@ class QuotaFlow(Flow[QuotaAnswers]):
             (closed,) = [k for k in KINDS if k != kind]
             ctx.say("quota.only_kind", other=ctx.text(f"quota.kind_{closed}"))
             explain_refusal(ctx, refuse(*previews[closed].violations))
-            await self._verdict(ctx, kind)
+            self._await_confirmation(ctx, kind, previews[kind])
+            await self.prompt(ctx)
         elif not open_kinds:
             self.finish(ctx)
             ctx.say("quota.not_eligible")
@@ -95,16 +96,16 @@ class QuotaFlow(Flow[QuotaAnswers]):
         else:
             await self.prompt(ctx)
 
-    async def _previews(self, ctx: TurnContext) -> dict[str, IncreasePreview] | None:
-        """The verdict a request of each kind would get now (None: no linked account)."""
+    async def _previews(self, ctx: TurnContext, kinds: list[str]) -> dict[str, IncreasePreview] | None:
+        """The verdict a request of each of `kinds` would get now (None: no linked account)."""
         account_id = await ctx.account_id()
         if account_id is None:
             return None
         previews = {}
         async with ctx.core.sessions() as session:
-            for kind, request_kind in KINDS.items():
+            for kind in kinds:
                 preview = await preview_increase(
-                    session, account_id=account_id, kind=request_kind, policy=ctx.core.policy, now=ctx.now
+                    session, account_id=account_id, kind=KINDS[kind], policy=ctx.core.policy, now=ctx.now
                 )
                 if preview is None:
                     return None
@@ -156,26 +157,25 @@ class QuotaFlow(Flow[QuotaAnswers]):
     )
 
     async def _verdict(self, ctx: TurnContext, kind: str) -> None:
-        account_id = await ctx.account_id()
-        preview = None
-        if account_id is not None:
-            async with ctx.core.sessions() as session:
-                preview = await preview_increase(
-                    session, account_id=account_id, kind=KINDS[kind], policy=ctx.core.policy, now=ctx.now
-                )
-        if preview is None:
+        previews = await self._previews(ctx, [kind])
+        if previews is None:
             self.finish(ctx)
             ctx.say("errors.not_linked")
             return
+        preview = previews[kind]
         if preview.violations:
             self.finish(ctx)
             ctx.say("quota.not_eligible")
             explain_refusal(ctx, refuse(*preview.violations))
             return
+        self._await_confirmation(ctx, kind, preview)
+        await self.prompt(ctx)
+
+    def _await_confirmation(self, ctx: TurnContext, kind: str, preview: IncreasePreview) -> None:
+        """After an accepted verdict: keep the limit before and after, and wait for the confirmation."""
         answers = self.answers(ctx)
         answers.kind, answers.before, answers.after = kind, preview.before, preview.after
         self.goto(ctx, Step.CONFIRM)
-        await self.prompt(ctx)
 
     async def _request(self, ctx: TurnContext) -> None:
         account_id = await ctx.account_id()
