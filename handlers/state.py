@@ -42,6 +42,11 @@ class FlowData:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+def stored_answers(answers: FlowData | dict[str, Any] | None) -> dict[str, Any]:
+    """A flow's answers as the conversation state stores them (a new dict either way)."""
+    return answers.to_json() if isinstance(answers, FlowData) else dict(answers or {})
+
+
 @dataclass
 class ButtonMeaning:
     action: str  # what pressing it does: "intent", "flow", "choice", "agent", ...

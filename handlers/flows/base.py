@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from handlers.context import TurnContext
 from handlers.handoff import hand_off
-from handlers.state import FlowData
+from handlers.state import FlowData, stored_answers
 from handlers.types import InboundFile
 
 # The value of every flow's Cancel button (see `Flow.cancel_choice`).
@@ -164,8 +164,7 @@ class Flow(Generic[AnswersT]):
         first time in a turn; changes to it are saved with the state)."""
         data = ctx.state.data
         if not isinstance(data, self.answers_type):
-            stored = data.to_json() if isinstance(data, FlowData) else data
-            data = self.answers_type.from_json(stored)
+            data = self.answers_type.from_json(stored_answers(data))
             ctx.state.data = data
         return cast(AnswersT, data)
 
@@ -288,7 +287,7 @@ async def start_flow(ctx: TurnContext, name: str, answers: FlowData | dict[str, 
         ctx.say("group.private_only", buttons=buttons)
         return
     ctx.state.leave_flow()
-    stored = answers.to_json() if isinstance(answers, FlowData) else dict(answers or {})
+    stored = stored_answers(answers)
     if flow.needs_account and await ctx.account_id() is None:
         await link_first(ctx, name, stored)
         return
@@ -301,7 +300,7 @@ async def start_flow(ctx: TurnContext, name: str, answers: FlowData | dict[str, 
 async def link_first(ctx: TurnContext, name: str, answers: FlowData | dict[str, Any]) -> None:
     """Link the chat to an account, then go on with flow `name`, handing it `answers` (those it
     already has, e.g. the pickup city, so the seller is not asked again)."""
-    stored = answers.to_json() if isinstance(answers, FlowData) else dict(answers)
+    stored = stored_answers(answers)
     stored.pop("flow_id", None)  # the flow starts a new run once linked
     stored.pop("editing", None)
     ctx.state.resume_flow, ctx.state.resume_data = name, stored
