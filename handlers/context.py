@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from faq.matcher import Match
 from handlers import replies
 from handlers.deep_links import start_payload
 from handlers.state import ButtonMeaning, ConversationState
@@ -36,6 +37,9 @@ class TurnContext:
     understood: Understanding = field(default_factory=Understanding)
     _account_id: int | None = None
     _account_looked_up: bool = False
+    # the matcher's reading of the turn's text (asked, mid-flow, whether it is a request, a
+    # question or a call for a person: one reading serves them all)
+    _match: tuple[str, Match] | None = None
     # the label of the button pressed in this turn, for the transcript
     pressed_label: str | None = None
     # set when the conversation was handed to a person during this turn
@@ -87,6 +91,12 @@ class TurnContext:
     def actor(self) -> str:
         """Who acts, for the audit log: the chat user on their channel."""
         return f"{self.inbound.channel}:{self.inbound.user_id}"
+
+    def match(self, text: str) -> Match:
+        """The matcher's reading of `text`, made once per turn."""
+        if self._match is None or self._match[0] != text:
+            self._match = (text, self.core.matcher.match(text))
+        return self._match[1]
 
     async def account_id(self) -> int | None:
         """The merchant account this chat user is linked to, if any (looked up once per turn)."""

@@ -76,7 +76,7 @@ def _offer_switch(ctx: TurnContext, flow: Flow[Any], text: str) -> bool:
     store): ask whether to finish this one first or switch (nothing is lost by asking)."""
     if mode_of(text) != "request":
         return False
-    match = ctx.core.matcher.match(text)
+    match = ctx.match(text)
     intent = ctx.core.knowledge.intents.get(match.intent)
     if (
         match.decision is not Decision.ANSWER
@@ -103,7 +103,7 @@ def _offer_switch(ctx: TurnContext, flow: Flow[Any], text: str) -> bool:
 
 def _asks_for_a_person(ctx: TurnContext, text: str) -> bool:
     """ "转人工", "I want to talk to a person": always heard, question or not."""
-    match = ctx.core.matcher.match(text)
+    match = ctx.match(text)
     return match.decision is Decision.ANSWER and match.intent == "human_agent"
 
 
@@ -119,7 +119,7 @@ async def _show_buttons_again(ctx: TurnContext, flow: Flow[Any]) -> None:
 async def _answer_if_question(
     ctx: TurnContext, text: str, min_score: float, drop_from: int | None = None
 ) -> bool:
-    match = ctx.core.matcher.match(text)
+    match = ctx.match(text)
     if (
         match.decision is not Decision.ANSWER
         or match.intent in NOT_INTERRUPTING

@@ -37,7 +37,7 @@ def intent_title(ctx: TurnContext, intent_id: str) -> str:
 async def respond(ctx: TurnContext, text: str) -> None:
     """Reply to a message outside any flow: a request for something the bot can do starts it, a
     personal question is answered from the seller's account, a question gets the answer."""
-    match = ctx.core.matcher.match(text)
+    match = ctx.match(text)
     ctx.understood = Understanding(intent=match.intent, score=float(match.score), decision=match.decision)
     if match.decision is Decision.ANSWER and await _act_on(ctx, match.intent, mode_of(text), text):
         return
