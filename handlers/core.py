@@ -36,12 +36,21 @@ from handlers.state import ConversationState
 from handlers.types import Inbound, Replies, Reply, reply_to_json
 from services import outbox
 from services.db import Sessions, run_reading, run_writing, writing_connection
-from services.handoff import OPEN_STATUSES, file_description
+from services.handoff import file_description
 from services.handoff_settings import HandoffSettings
 from services.inbound_queue import finish_in, take_next_in
 from services.linking import linked_account_id
 from services.mail_dispatch import MailDispatcher
-from services.models import ChatLink, Conversation, Handoff, Turn, TurnDirection, TurnKind, Upload
+from services.models import (
+    ChatLink,
+    Conversation,
+    Handoff,
+    HandoffStatus,
+    Turn,
+    TurnDirection,
+    TurnKind,
+    Upload,
+)
 from services.outbox import CURRENT_TURN
 from services.policy import Policy
 from services.uploads import upload_values
@@ -388,7 +397,9 @@ _LOAD = select(
     _conversations.c.state,
     _conversations.c.version,
     select(_handoffs.c.id)
-    .where(_handoffs.c.conversation_id == _conversations.c.id, _handoffs.c.status.in_(OPEN_STATUSES))
+    # Open is "not closed" (the statuses are waiting, active, closed), said without IN: an IN list
+    # is written into the statement again at every execution.
+    .where(_handoffs.c.conversation_id == _conversations.c.id, _handoffs.c.status != HandoffStatus.CLOSED)
     .limit(1)
     .scalar_subquery(),
     select(_links.c.account_id)

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from services.models import Account
 
@@ -180,6 +181,9 @@ async def run_reading(sessions: Sessions, work: Callable[[Connection], R]) -> R:
     """Run `work`, synchronous Core statements on a plain connection, as a read (see `reading`).
     The whole of it is one hand-over to SQLAlchemy's synchronous layer instead of one a statement
     (the hot paths: a turn's load and save, the runtime's next update)."""
+    engine: AsyncEngine = sessions.kw["bind"]
+    if engine.sync_engine in _INLINE_ENGINES:
+        return await greenlet_spawn(_inline, engine.sync_engine, _read, work)
     async with reading_connection(sessions) as connection:
         return await connection.run_sync(work)
 
@@ -187,13 +191,33 @@ async def run_reading(sessions: Sessions, work: Callable[[Connection], R]) -> R:
 async def run_writing(sessions: Sessions, work: Callable[[Connection], R]) -> R:
     """Run `work`, synchronous Core statements on a plain connection, in one write transaction
     committed at the end (rolled back if it raises); one hand-over, as in `run_reading`."""
-    async with _connection(sessions.kw["bind"]) as connection:
+    engine: AsyncEngine = sessions.kw["bind"]
+    if engine.sync_engine in _INLINE_ENGINES:
+        return await greenlet_spawn(_inline, engine.sync_engine, _in_transaction, work)
+    async with _connection(engine) as connection:
         return await connection.run_sync(_in_transaction, work)
 
 
 def _in_transaction(connection: Connection, work: Callable[[Connection], R]) -> R:
     with connection.begin():
         return work(connection)
+
+
+def _read(connection: Connection, work: Callable[[Connection], R]) -> R:
+    return work(connection.execution_options(**{READ_ONLY: True}))
+
+
+def _inline(
+    engine: Engine,
+    run: Callable[[Connection, Callable[[Connection], R]], R],
+    work: Callable[[Connection], R],
+) -> R:
+    # The embedded database: taking the connection from the pool, the work and giving it back,
+    # all in one hand-over to the synchronous layer (what AsyncConnection does in three). Only
+    # taking the connection may wait; once it is taken nothing suspends (see InlineSQLite), so a
+    # cancellation cannot cut the work or the giving back short.
+    with engine.connect() as connection:
+        return run(connection, work)
 
 
 @asynccontextmanager

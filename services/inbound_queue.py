@@ -35,7 +35,7 @@ from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services import outbox
 from services.db import Sessions, reading_connection, run_reading, run_writing, writing_connection
@@ -82,10 +82,6 @@ class NextWork:
 
 def _insert_into(connection: AsyncConnection, table: Any) -> Any:
     return (pg_insert if connection.dialect.name == "postgresql" else sqlite_insert)(table)
-
-
-def _insert(session: AsyncSession, table: type) -> object:
-    return (pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 async def store_updates(
@@ -144,25 +140,34 @@ async def acquire_lease(
 ) -> bool:
     """Take the chat for `owner` for `seconds` unless someone else holds an unexpired lease."""
     now = now or utcnow()
-    async with sessions() as session, session.begin():
-        stmt = _insert(session, ChatLease).values(
-            channel=channel, chat_key=chat_key, owner=owner, expires_at=now + timedelta(seconds=seconds)
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["channel", "chat_key"],
-            set_={"owner": stmt.excluded.owner, "expires_at": stmt.excluded.expires_at},
-            where=(ChatLease.expires_at < now) | (ChatLease.owner == owner),
-        ).returning(ChatLease.owner)
-        return (await session.execute(stmt)).scalar_one_or_none() == owner
+    params = {
+        "b_channel": channel,
+        "b_chat_key": chat_key,
+        "b_owner": owner,
+        "b_until": now + timedelta(seconds=seconds),
+        "b_now": now,
+    }
+
+    def take(connection: Connection) -> bool:
+        return connection.execute(_acquire(connection.dialect.name), params).scalar() == owner
+
+    # Core statements in one hand-over (see `run_writing`): a chat is taken at every visit.
+    return await run_writing(sessions, take)
 
 
-async def release_lease(sessions: Sessions, *, channel: str, chat_key: str, owner: str) -> None:
-    async with sessions() as session, session.begin():
-        await session.execute(
-            delete(ChatLease).where(
-                ChatLease.channel == channel, ChatLease.chat_key == chat_key, ChatLease.owner == owner
-            )
-        )
+async def release_lease(
+    sessions: Sessions, *, channel: str, chat_key: str, owner: str, look: bool = False
+) -> bool:
+    """Let go of the chat. With `look`: whether the chat has work waiting (updates, outbox rows)
+    once let go of, read in the same transaction (work stored meanwhile by another process would
+    otherwise wait for a sweep); else False."""
+    chat = {"b_channel": channel, "b_chat_key": chat_key, "b_owner": owner}
+
+    def release(connection: Connection) -> bool:
+        connection.execute(_RELEASE, chat)
+        return look and _has_waiting(connection, channel=channel, chat_key=chat_key)
+
+    return await run_writing(sessions, release)
 
 
 async def renew_lease(
@@ -176,8 +181,13 @@ async def renew_lease(
 ) -> bool:
     """Extend a lease this owner holds; False if it was lost (expired and taken over)."""
     now = now or utcnow()
-    async with sessions() as session, session.begin():
-        return await _renew(session, channel, chat_key, owner, now + timedelta(seconds=seconds))
+    params = {
+        "b_channel": channel,
+        "b_chat_key": chat_key,
+        "b_owner": owner,
+        "b_until": now + timedelta(seconds=seconds),
+    }
+    return await run_writing(sessions, lambda connection: bool(connection.execute(_RENEW, params).rowcount))
 
 
 _updates = InboundUpdate.__table__.c
@@ -192,6 +202,35 @@ _RENEW = (
     )
     .values(expires_at=bindparam("b_until", type_=_leases.expires_at.type))
 )
+_RELEASE = delete(ChatLease.__table__).where(
+    _leases.channel == bindparam("b_channel"),
+    _leases.chat_key == bindparam("b_chat_key"),
+    _leases.owner == bindparam("b_owner"),
+)
+# Taking a chat: an upsert that changes the row only where its lease has expired or is the
+# owner's already, returning the owner the row has afterwards. Built once per dialect.
+_ACQUIRE: dict[str, Any] = {}
+
+
+def _acquire(dialect: str) -> Any:
+    statement = _ACQUIRE.get(dialect)
+    if statement is None:
+        until = bindparam("b_until", type_=_leases.expires_at.type)
+        insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(ChatLease.__table__).values(
+            channel=bindparam("b_channel"),
+            chat_key=bindparam("b_chat_key"),
+            owner=bindparam("b_owner"),
+            expires_at=until,
+        )
+        statement = _ACQUIRE[dialect] = insert.on_conflict_do_update(
+            index_elements=["channel", "chat_key"],
+            set_={"owner": insert.excluded.owner, "expires_at": insert.excluded.expires_at},
+            where=(_leases.expires_at < bindparam("b_now", type_=_leases.expires_at.type))
+            | (_leases.owner == bindparam("b_owner")),
+        ).returning(_leases.owner)
+    return statement
+
+
 _FINISH = (
     update(InboundUpdate.__table__)
     .where(
@@ -268,15 +307,6 @@ _HOLDS = select(_leases.owner).where(
     _leases.chat_key == bindparam("chat_key"),
     _leases.owner == bindparam("owner"),
 )
-
-
-async def _renew(
-    connection: AsyncConnection, channel: str, chat_key: str, owner: str, until: datetime
-) -> bool:
-    result = await connection.execute(
-        _RENEW, {"b_channel": channel, "b_chat_key": chat_key, "b_owner": owner, "b_until": until}
-    )
-    return bool(result.rowcount)
 
 
 def _queued(row: Any) -> QueuedUpdate:
@@ -427,13 +457,15 @@ _HAS_WAITING = (
 
 async def has_waiting(sessions: Sessions, *, channel: str, chat_key: str) -> bool:
     """Whether the chat has updates waiting or outbox rows to send."""
+    return await run_reading(
+        sessions, lambda connection: _has_waiting(connection, channel=channel, chat_key=chat_key)
+    )
 
-    def look(connection: Connection) -> bool:
-        if connection.scalar(_HAS_WAITING, {"b_channel": channel, "b_chat_key": chat_key}) is not None:
-            return True
-        return bool(outbox.pending_in(connection, channel=channel, chat_key=chat_key, limit=1))
 
-    return await run_reading(sessions, look)
+def _has_waiting(connection: Connection, *, channel: str, chat_key: str) -> bool:
+    if connection.scalar(_HAS_WAITING, {"b_channel": channel, "b_chat_key": chat_key}) is not None:
+        return True
+    return bool(outbox.pending_in(connection, channel=channel, chat_key=chat_key, limit=1))
 
 
 async def prune_updates(sessions: Sessions, *, channel: str, before: datetime) -> int:

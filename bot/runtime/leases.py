@@ -67,17 +67,17 @@ class Lease:
                 log.warning("the lease of %s %s was lost while working on it", self.channel, self.key)
                 return
 
-    async def release(self) -> bool:
-        """Stop renewing and let go of the key; False if that failed (the lease then expires by
-        itself)."""
+    async def release(self, *, look: bool = False) -> bool | None:
+        """Stop renewing and let go of the key; None if that failed (the lease then expires by
+        itself). With `look`, whether the chat has work waiting once let go of (one transaction
+        with the release), else False."""
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             self._heartbeat = None
         try:
-            await inbound_queue.release_lease(
-                self.sessions, channel=self.channel, chat_key=self.key, owner=self.owner
+            return await inbound_queue.release_lease(
+                self.sessions, channel=self.channel, chat_key=self.key, owner=self.owner, look=look
             )
         except Exception as exc:
             log.warning("could not release the lease of %s %s: %r", self.channel, self.key, exc)
-            return False
-        return True
+            return None

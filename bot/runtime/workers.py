@@ -135,7 +135,8 @@ class ChatWorkers(Generic[Outgoing]):
                 )
                 continue
             new.append(number)
-            self.wake(arrival.chat_key)
+            # A new update puts nothing in the chat's outbox: its worker need not read it again.
+            self.wake(arrival.chat_key, owed=False)
         return sorted(new)
 
     def tell_users(self, payloads: Sequence[str], exc: BaseException) -> None:
@@ -153,11 +154,13 @@ class ChatWorkers(Generic[Outgoing]):
                 "could not tell the sender of a %s update [ref %s]: %r", self.channel, apology.reference, exc
             )
 
-    def wake(self, chat: str) -> None:
+    def wake(self, chat: str, *, owed: bool = True) -> None:
+        """Look at the chat: it has an update waiting, or (`owed`) rows in its outbox."""
         self._hints[chat] = None
-        # Its worker, if it has one, reads the chat's outbox before its next update (an agent's
-        # message may have been queued).
-        self._owed.add(chat)
+        if owed:
+            # Its worker, if it has one, reads the chat's outbox before its next update (an
+            # agent's message was queued). A worker taking the chat reads it anyway.
+            self._owed.add(chat)
         self._wake.set()
 
     # -- the scheduler -----------------------------------------------------------------------
@@ -224,13 +227,11 @@ class ChatWorkers(Generic[Outgoing]):
         try:
             await self._handle_chat(chat)
         finally:
-            released = await lease.release()
-        if released and not self._stopping:
-            try:
-                if await queue.has_waiting(self.sessions, channel=self.channel, chat_key=chat):
-                    self.wake(chat)
-            except Exception as exc:  # the sweep will find it
-                self._outage.failed(f"looking at chat {chat}", exc)
+            # Work stored by another process while this one was letting go would otherwise
+            # wait for the sweep: the release looks for it (if it fails, the sweep finds it).
+            waiting = await lease.release(look=not self._stopping)
+        if waiting and not self._stopping:
+            self.wake(chat)
 
     async def _handle_chat(self, chat: str) -> None:
         loop = asyncio.get_running_loop()
