@@ -8,7 +8,9 @@ server and the real aiogram client, with Telegram's limits on.
 Every chat (private chats, and groups where members mention the bot) sends its messages as a
 burst; the whole lot (chats × messages updates) is queued at once, after a few warm-up messages
 that are not counted (a bot's first imports and caches are not its rate). A bare aiogram bot that
-echoes every message is run first on the same load, as the baseline. The
+echoes every message is run right before on the same load, as the baseline; the two are run in
+turn `--rounds` times (new chats each round), and the ratio of each round and their median are
+printed (this machine's pace drifts from one minute to the next). The
 fake server runs on a thread and event loop of its own, so that the times it records are not
 bent by the bot's busy loop. The script checks that every message is answered exactly once and
 in order per chat, and that the bot's messages — timed where the fake server receives them —
@@ -27,69 +29,33 @@ import logging
 import random
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from telegram_echo import (  # noqa: E402
+    QUESTIONS,
+    FakeOnItsOwnLoop,
+    make_chats,
+    max_in_window,
+    push_all,
+    warm_up,
+)
+
 from bot.app import build_app  # noqa: E402
 from bot.config import Settings, load_settings  # noqa: E402
 from bot.runtime.limiter import OutboundLimits  # noqa: E402
 from bot.runtime.metrics import Stats, percentile  # noqa: E402
+from bot.runtime.serve import settle_long_lived_objects  # noqa: E402
 from bot.telegram.runtime import start_telegram  # noqa: E402
 from handlers.core import CoreOptions  # noqa: E402
 from handlers.types import Inbound  # noqa: E402
 from tests.telegram.fake_api import FakeBotAPI  # noqa: E402
-
-# Questions with a confident answer of one message each, in both languages.
-QUESTIONS = [
-    "how much is the commission?",
-    "how do I register as a seller?",
-    "what documents do I need to register?",
-    "when do I get paid?",
-    "how many stores can I open?",
-    "我忘记密码了怎么办",
-    "如何修改登录邮箱",
-    "怎么发货,有上门揽收吗",
-    "如何申请提高店铺数量",
-    "可以绑定ERP吗",
-    "how do I pass KYC verification?",
-    "can I have several accounts?",
-]
-
-
-class FakeOnItsOwnLoop:
-    """The fake Bot API server on a thread with its own event loop."""
-
-    def __init__(self, **kw: Any) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.fake: FakeBotAPI = self.run(lambda: FakeBotAPI(**kw))
-
-    def run(self, fn: Callable[[], Any]) -> Any:
-        """Call fn() on the fake's loop (its methods expect to run there) and return the result."""
-
-        async def call() -> Any:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(call(), self.loop).result()
-
-    def await_(self, coro_fn: Callable[[], Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro_fn(), self.loop).result()
-
-    async def wait_until(self, predicate: Callable[[], bool], limit: float) -> None:
-        future = asyncio.run_coroutine_threadsafe(self.fake.wait_until(predicate, limit=limit), self.loop)
-        await asyncio.wrap_future(future)
-
-    def close(self) -> None:
-        self.await_(self.fake.close)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
 
 
 def print_timing(stats: Stats, *, total: int, elapsed: float, unit: str) -> None:
@@ -111,16 +77,6 @@ def print_timing(stats: Stats, *, total: int, elapsed: float, unit: str) -> None
     print(f"end-to-end (arrival to answer): median {sec(end_to_end, 0.5)}, p99 {sec(end_to_end, 0.99)}")
 
 
-def max_in_window(times: list[float], seconds: float) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, at in enumerate(times):
-        while times[start] <= at - seconds:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 async def expected_answers(settings: Settings, questions: list[str]) -> dict[str, str]:
     """The one-message answer to each question, from the conversation core itself."""
     app = await build_app(settings, bot_username="bench_bot")
@@ -139,76 +95,20 @@ async def expected_answers(settings: Settings, questions: list[str]) -> dict[str
         await app.close()
 
 
-def make_chats(fake: FakeBotAPI, args: argparse.Namespace) -> list[tuple[Any, list[Any], list[str]]]:
-    """The load: chats (the first `args.groups` of them groups with three members), each with its
-    questions, chosen with `args.seed`."""
-    rng = random.Random(args.seed)
-    chats = []
-    for n in range(args.chats):
-        asked = rng.sample(QUESTIONS, k=min(args.messages, len(QUESTIONS)))
-        if n < args.groups:
-            group = fake.group(f"Group {n}")
-            members = [fake.user(f"G{n}M{m}", language_code="en") for m in range(3)]
-            chats.append((group, members, asked))
-        else:
-            user = fake.user(f"U{n}", language_code="en")
-            chats.append((fake.private_chat(user), [user], asked))
-    return chats
-
-
-def warm_up(fake: FakeBotAPI) -> list[int]:
-    """A few messages before the clock starts, so that what a bot does once (its first imports,
-    caches, connections) is not counted in its rate."""
-    users = [fake.user(f"Warm{n}", language_code="en") for n in range(4)]
-    return [fake.send(fake.private_chat(u), u, q) for u in users for q in QUESTIONS[:5]]
-
-
-def push_all(fake: FakeBotAPI, chats: list[tuple[Any, list[Any], list[str]]], messages: int) -> list[int]:
-    """Every chat's messages, queued at the fake server before the bot polls; returns their ids."""
-    ids = []
-    for round_ in range(messages):
-        for chat, members, questions in chats:
-            member = members[round_ % len(members)]
-            text = questions[round_]
-            if chat.type != "private":
-                text = f"@{fake.username} {text}"
-            ids.append(fake.send(chat, member, text))
-    return ids
-
-
 async def echo_rate(args: argparse.Namespace) -> float:
-    """The baseline: a bare aiogram bot that echoes every message, polling a fake server of its own
-    with the same load. Returns its updates per second."""
-    from aiogram import Bot, Dispatcher
-    from aiogram.client.session.aiohttp import AiohttpSession
-    from aiogram.client.telegram import TelegramAPIServer
-    from aiogram.types import Message
-
-    server = FakeOnItsOwnLoop(username="echo_bot", first_update_id=random.randrange(10**6, 10**9))
-    fake = server.fake
-    server.await_(fake.start)
-    bot = Bot(token=fake.token, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.url)))
-    dispatcher = Dispatcher()
-
-    @dispatcher.message()
-    async def echo(message: Message) -> None:
-        await message.answer(message.text or "")
-
-    polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, polling_timeout=1))
-    try:
-        warm = len(server.run(lambda: warm_up(fake)))
-        await server.wait_until(lambda: len(fake.all_sent()) >= warm, limit=600)
-        chats = server.run(lambda: make_chats(fake, args))
-        started = time.perf_counter()
-        total = len(server.run(lambda: push_all(fake, chats, args.messages)))
-        await server.wait_until(lambda: len(fake.all_sent()) >= warm + total, limit=600)
-        elapsed = time.perf_counter() - started
-    finally:
-        await dispatcher.stop_polling()
-        await polling
-        await bot.session.close()
-        server.close()
-    return total / elapsed
+    """The baseline: the bare aiogram echo bot (`telegram_echo.py`) on the same load, run in a
+    process of its own; its updates per second."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(Path(__file__).with_name("telegram_echo.py")),
+        *("--chats", str(args.chats), "--groups", str(args.groups)),
+        *("--messages", str(args.messages), "--seed", str(args.seed)),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"the echo bot's run failed (exit status {process.returncode})")
+    return float(out.decode().split()[-1])
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -238,34 +138,80 @@ async def run(args: argparse.Namespace) -> int:
         chat_burst=telegram.chat_burst,
     )
     print(f"data: {work}  database: {settings.database_url.split('@')[-1]}")
-    echo = None
-    if not args.no_echo:
-        echo = await echo_rate(args)
-        print(f"baseline: a bare aiogram echo bot on the same load handles {echo:.1f} updates/s")
     answers = await expected_answers(settings, QUESTIONS)
-
     if args.messages > len(QUESTIONS):
         raise SystemExit(f"at most {len(QUESTIONS)} messages per chat")
-    chats = server.run(lambda: make_chats(fake, args))
+
     runtime = await start_telegram(settings)
+    settle_long_lived_objects()  # as `sellerbot run telegram` does once started
+    ratios: list[float] = []
+    failed = False
     try:
         for update_id in server.run(lambda: warm_up(fake)):
             await runtime.processor.wait_handled(update_id)
-        warm = len(fake.all_sent())
-        runtime.stats.reset()  # the figures of the load alone
-        started = time.perf_counter()
-        update_ids = server.run(lambda: push_all(fake, chats, args.messages))
-        total = len(update_ids)
-        for update_id in update_ids:
-            await runtime.processor.wait_handled(update_id)
-        elapsed = time.perf_counter() - started
-        await server.wait_until(lambda: len(fake.all_sent()) >= warm + total, limit=60)
+        for round_ in range(1, args.rounds + 1):
+            if args.rounds > 1:
+                print(f"-- round {round_} of {args.rounds}")
+            # The baseline right before each of sellerbot's runs: the machine's pace drifts, and
+            # a ratio compares two runs taken under the same conditions.
+            echo = None
+            if not args.no_echo:
+                echo = await echo_rate(args)
+                print(f"baseline: a bare aiogram echo bot on the same load handles {echo:.1f} updates/s")
+            chats = server.run(lambda: make_chats(fake, args))  # new chats each round
+            rate = await load_once(server, runtime, chats, args)
+            failed |= not check(fake, runtime, chats, answers, limits, args, rate=rate)
+            if echo is not None:
+                ratios.append(rate / echo)
+                print(
+                    f"sellerbot keeps {ratios[-1]:.2f} of the echo bot's rate"
+                    " (target with --no-limits: ≥ 0.3)"
+                )
     finally:
         await runtime.stop()
         server.close()
-    print(f"{len(chats)} chats ({args.groups} groups) × {args.messages} messages = {total} updates")
+    if len(ratios) > 1:
+        listed = ", ".join(f"{r:.2f}" for r in ratios)
+        print(
+            f"over {len(ratios)} rounds sellerbot keeps {listed} of the echo bot's rate:"
+            f" median {median(ratios):.2f}"
+        )
+    return 1 if failed else 0
 
-    # -- checks ----------------------------------------------------------------------------------
+
+async def load_once(
+    server: FakeOnItsOwnLoop,
+    runtime: Any,
+    chats: list[tuple[Any, list[Any], list[str]]],
+    args: argparse.Namespace,
+) -> float:
+    """Queue every chat's messages at once and wait until each has been handled; the rate."""
+    fake = server.fake
+    before = len(fake.all_sent())
+    runtime.stats.reset()  # the figures of this load alone
+    started = time.perf_counter()
+    update_ids = server.run(lambda: push_all(fake, chats, args.messages))
+    for update_id in update_ids:
+        await runtime.processor.wait_handled(update_id)
+    elapsed = time.perf_counter() - started
+    await server.wait_until(lambda: len(fake.all_sent()) >= before + len(update_ids), limit=60)
+    print(f"{len(chats)} chats ({args.groups} groups) × {args.messages} messages = {len(update_ids)} updates")
+    print_timing(runtime.stats, total=len(update_ids), elapsed=elapsed, unit="updates")
+    return len(update_ids) / elapsed
+
+
+def check(
+    fake: FakeBotAPI,
+    runtime: Any,
+    chats: list[tuple[Any, list[Any], list[str]]],
+    answers: dict[str, str],
+    limits: OutboundLimits,
+    args: argparse.Namespace,
+    *,
+    rate: float,
+) -> bool:
+    """Every message answered once, in order per chat, within the limits; prints what was found."""
+    total = sum(len(questions) for _, _, questions in chats)
     problems = []
     for chat, _, questions in chats:
         got = [m.text for m in fake.sent(chat.id)]
@@ -289,21 +235,17 @@ async def run(args: argparse.Namespace) -> int:
             problems.append(f"overall limit exceeded: {max_in_window(times, 0.9)} in 0.9 s")
         if per_group > limits.group.limit:
             problems.append(f"group limit exceeded: {per_group} in a minute")
-
-    stats = runtime.stats
-    print(f"answered: {len(sent)} messages for {total} updates; duplicates dropped: {stats.duplicates}")
-    print_timing(stats, total=total, elapsed=elapsed, unit="updates")
-    if echo is not None:
-        ratio = total / elapsed / echo
-        print(f"sellerbot keeps {ratio:.2f} of the echo bot's rate (target with --no-limits: ≥ 0.3)")
+    print(
+        f"answered: {len(sent)} messages for {total} updates; duplicates dropped: {runtime.stats.duplicates}"
+    )
     print(f"most messages seen by the server in any 1 s: {overall} (limit {limits.overall.limit})")
     print(f"most to one group in any minute: {per_group} (limit {limits.group.limit})")
     print(f"most to one chat in any {limits.chat.seconds:g} s: {per_chat} (burst {limits.chat.limit})")
     if problems:
         print("PROBLEMS:\n  " + "\n  ".join(problems[:20]))
-        return 1
+        return False
     print("OK: every message answered exactly once, in order per chat, within the limits")
-    return 0
+    return True
 
 
 def main() -> None:
@@ -322,6 +264,12 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--no-echo", action="store_true", help="skip the echo bot's baseline run")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="echo bot, then sellerbot, this many times over; the ratio is given for each and their median",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
