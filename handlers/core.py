@@ -35,7 +35,7 @@ from handlers.parsing import is_cancel_word
 from handlers.state import ConversationState
 from handlers.types import Inbound, Replies, Reply, reply_to_json
 from services import outbox
-from services.db import Sessions, run_reading, run_writing, writing_connection
+from services.db import HotStatement, Sessions, run_reading, run_writing, writing_connection
 from services.handoff import file_description
 from services.handoff_settings import HandoffSettings
 from services.inbound_queue import finish_in, take_next_in
@@ -233,7 +233,7 @@ class ConversationCore:
         """The conversation's state, whether a person has it, and the seller's linked account, in
         one read (the row is made at the first message)."""
         key = self._key(inbound)
-        row = await run_reading(self.sessions, lambda connection: connection.execute(_LOAD, key).first())
+        row = await run_reading(self.sessions, lambda connection: _LOAD.run(connection, key).first())
         if row is None:
             await self._create(inbound)
             return await self._load(inbound)
@@ -293,7 +293,7 @@ class ConversationCore:
             target = None  # not handled by a channel's runtime (the console, a test)
 
         def save(connection: Connection) -> None:
-            if connection.execute(_SAVE, values).rowcount != 1:
+            if _SAVE.run(connection, values).rowcount != 1:
                 raise StaleDataError("conversation changed")
             turns = Turn.__table__
             if ctx.keep_files and inbound.files:
@@ -316,7 +316,7 @@ class ConversationCore:
             else:
                 outgoing.insert(0, incoming)
             if outgoing:
-                connection.execute(insert(turns), outgoing)
+                _INSERT_TURNS.run(connection, outgoing)
             if target is not None:
                 queued[:] = self._queue_replies(connection, ctx, target)
                 if target.sent:
@@ -389,30 +389,32 @@ class ConversationCore:
 _conversations = Conversation.__table__
 _handoffs = Handoff.__table__
 _links = ChatLink.__table__
-_LOAD = select(
-    _conversations.c.id,
-    _conversations.c.language,
-    _conversations.c.flow,
-    _conversations.c.step,
-    _conversations.c.state,
-    _conversations.c.version,
-    select(_handoffs.c.id)
-    # Open is "not closed" (the statuses are waiting, active, closed), said without IN: an IN list
-    # is written into the statement again at every execution.
-    .where(_handoffs.c.conversation_id == _conversations.c.id, _handoffs.c.status != HandoffStatus.CLOSED)
-    .limit(1)
-    .scalar_subquery(),
-    select(_links.c.account_id)
-    .where(_links.c.channel == bindparam("channel"), _links.c.chat_user_id == bindparam("user_id"))
-    .limit(1)
-    .scalar_subquery(),
-).where(
-    _conversations.c.channel == bindparam("channel"),
-    _conversations.c.chat_id == bindparam("chat_id"),
-    _conversations.c.thread_id == bindparam("thread_id"),
-    _conversations.c.user_id == bindparam("user_id"),
+_LOAD = HotStatement(
+    select(
+        _conversations.c.id,
+        _conversations.c.language,
+        _conversations.c.flow,
+        _conversations.c.step,
+        _conversations.c.state,
+        _conversations.c.version,
+        select(_handoffs.c.id)
+        # Open is "not closed" (the statuses are waiting, active, closed), said without IN: an IN list
+        # is written into the statement again at every execution.
+        .where(_handoffs.c.conversation_id == _conversations.c.id, _handoffs.c.status != HandoffStatus.CLOSED)
+        .limit(1)
+        .scalar_subquery(),
+        select(_links.c.account_id)
+        .where(_links.c.channel == bindparam("channel"), _links.c.chat_user_id == bindparam("user_id"))
+        .limit(1)
+        .scalar_subquery(),
+    ).where(
+        _conversations.c.channel == bindparam("channel"),
+        _conversations.c.chat_id == bindparam("chat_id"),
+        _conversations.c.thread_id == bindparam("thread_id"),
+        _conversations.c.user_id == bindparam("user_id"),
+    )
 )
-_SAVE = (
+_SAVE = HotStatement(
     update(_conversations)
     .where(
         _conversations.c.id == bindparam("conversation"),
@@ -427,6 +429,10 @@ _SAVE = (
         version=bindparam("version"),
         display_name=func.coalesce(bindparam("display_name", type_=String), _conversations.c.display_name),
     )
+)
+# A turn's transcript lines (the message and the replies), given every column but the id.
+_INSERT_TURNS = HotStatement(
+    insert(Turn.__table__), column_keys=[c.key for c in Turn.__table__.columns if c.key != "id"]
 )
 
 

@@ -38,7 +38,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services import outbox
-from services.db import Sessions, reading_connection, run_reading, run_writing, writing_connection
+from services.db import (
+    HotStatement,
+    Sessions,
+    reading_connection,
+    run_reading,
+    run_writing,
+    writing_connection,
+)
 from services.models import ChatLease, InboundUpdate, OutboxMessage, UpdateStatus, utcnow
 
 WAITING = (UpdateStatus.PENDING, UpdateStatus.PROCESSING)
@@ -149,7 +156,7 @@ async def acquire_lease(
     }
 
     def take(connection: Connection) -> bool:
-        return connection.execute(_acquire(connection.dialect.name), params).scalar() == owner
+        return _acquire(connection.dialect.name).run(connection, params).scalar() == owner
 
     # Core statements in one hand-over (see `run_writing`): a chat is taken at every visit.
     return await run_writing(sessions, take)
@@ -164,7 +171,7 @@ async def release_lease(
     chat = {"b_channel": channel, "b_chat_key": chat_key, "b_owner": owner}
 
     def release(connection: Connection) -> bool:
-        connection.execute(_RELEASE, chat)
+        _RELEASE.run(connection, chat)
         return look and _has_waiting(connection, channel=channel, chat_key=chat_key)
 
     return await run_writing(sessions, release)
@@ -187,13 +194,13 @@ async def renew_lease(
         "b_owner": owner,
         "b_until": now + timedelta(seconds=seconds),
     }
-    return await run_writing(sessions, lambda connection: bool(connection.execute(_RENEW, params).rowcount))
+    return await run_writing(sessions, lambda connection: bool(_RENEW.run(connection, params).rowcount))
 
 
 _updates = InboundUpdate.__table__.c
 _leases = ChatLease.__table__.c
 # Prebuilt (they run at every update): building a statement costs more than running it.
-_RENEW = (
+_RENEW = HotStatement(
     update(ChatLease.__table__)
     .where(
         _leases.channel == bindparam("b_channel"),
@@ -202,17 +209,19 @@ _RENEW = (
     )
     .values(expires_at=bindparam("b_until", type_=_leases.expires_at.type))
 )
-_RELEASE = delete(ChatLease.__table__).where(
-    _leases.channel == bindparam("b_channel"),
-    _leases.chat_key == bindparam("b_chat_key"),
-    _leases.owner == bindparam("b_owner"),
+_RELEASE = HotStatement(
+    delete(ChatLease.__table__).where(
+        _leases.channel == bindparam("b_channel"),
+        _leases.chat_key == bindparam("b_chat_key"),
+        _leases.owner == bindparam("b_owner"),
+    )
 )
 # Taking a chat: an upsert that changes the row only where its lease has expired or is the
 # owner's already, returning the owner the row has afterwards. Built once per dialect.
-_ACQUIRE: dict[str, Any] = {}
+_ACQUIRE: dict[str, HotStatement] = {}
 
 
-def _acquire(dialect: str) -> Any:
+def _acquire(dialect: str) -> HotStatement:
     statement = _ACQUIRE.get(dialect)
     if statement is None:
         until = bindparam("b_until", type_=_leases.expires_at.type)
@@ -222,12 +231,14 @@ def _acquire(dialect: str) -> Any:
             owner=bindparam("b_owner"),
             expires_at=until,
         )
-        statement = _ACQUIRE[dialect] = insert.on_conflict_do_update(
-            index_elements=["channel", "chat_key"],
-            set_={"owner": insert.excluded.owner, "expires_at": insert.excluded.expires_at},
-            where=(_leases.expires_at < bindparam("b_now", type_=_leases.expires_at.type))
-            | (_leases.owner == bindparam("b_owner")),
-        ).returning(_leases.owner)
+        statement = _ACQUIRE[dialect] = HotStatement(
+            insert.on_conflict_do_update(
+                index_elements=["channel", "chat_key"],
+                set_={"owner": insert.excluded.owner, "expires_at": insert.excluded.expires_at},
+                where=(_leases.expires_at < bindparam("b_now", type_=_leases.expires_at.type))
+                | (_leases.owner == bindparam("b_owner")),
+            ).returning(_leases.owner)
+        )
     return statement
 
 
@@ -302,11 +313,18 @@ _TAKE_NEXT = (
     )
     .returning(_updates.update_id, _updates.chat_key, _updates.payload, _updates.received_at)
 )
-_HOLDS = select(_leases.owner).where(
-    _leases.channel == bindparam("channel"),
-    _leases.chat_key == bindparam("chat_key"),
-    _leases.owner == bindparam("owner"),
+_HOLDS = HotStatement(
+    select(_leases.owner).where(
+        _leases.channel == bindparam("channel"),
+        _leases.chat_key == bindparam("chat_key"),
+        _leases.owner == bindparam("owner"),
+    )
 )
+# The statements the chat workers run at every update, run straight on the embedded database.
+_HOT_FINISH = HotStatement(_FINISH)
+_HOT_RETRY_STARTED = HotStatement(_RETRY_STARTED)
+_HOT_ABANDON_STARTED = HotStatement(_ABANDON_STARTED)
+_HOT_TAKE_NEXT = HotStatement(_TAKE_NEXT)
 
 
 def _queued(row: Any) -> QueuedUpdate:
@@ -343,14 +361,14 @@ async def next_update(
         abandoned: tuple[QueuedUpdate, ...] = ()
         chat = {"b_channel": channel, "b_chat_key": chat_key, "b_owner": owner, "b_now": now}
         if look_for_abandoned:
-            connection.execute(_RETRY_STARTED, chat)
-            found = connection.execute(_ABANDON_STARTED, chat)
+            _HOT_RETRY_STARTED.run(connection, chat)
+            found = _HOT_ABANDON_STARTED.run(connection, chat)
             abandoned = tuple(sorted((_queued(row) for row in found), key=lambda u: u.update_id))
-        taken = connection.execute(_TAKE_NEXT, chat).first()
+        taken = _HOT_TAKE_NEXT.run(connection, chat).first()
         owed = tuple(outbox.pending_in(connection, channel=channel, chat_key=chat_key, limit=OUTBOX_BATCH))
         if taken is not None:
             return NextWork(update=_queued(taken), abandoned=abandoned, finished=done, outbox=owed)
-        held = connection.scalar(_HOLDS, {"channel": channel, "chat_key": chat_key, "owner": owner})
+        held = _HOLDS.run(connection, {"channel": channel, "chat_key": chat_key, "owner": owner}).scalar()
         return NextWork(update=None, abandoned=abandoned, lease_lost=held is None, finished=done, outbox=owed)
 
     # One hand-over to the database layer for the whole transaction (see `run_writing`).
@@ -363,7 +381,7 @@ def take_next_in(
     """Take the chat's next waiting update in the caller's transaction (the conversation core's,
     which saves the update before it), if the owner still holds the chat's lease."""
     chat = {"b_channel": channel, "b_chat_key": chat_key, "b_owner": owner, "b_now": now}
-    row = connection.execute(_TAKE_NEXT, chat).first()
+    row = _HOT_TAKE_NEXT.run(connection, chat).first()
     return None if row is None else _queued(row)
 
 
@@ -400,8 +418,8 @@ def finish_in(connection: Connection, *, channel: str, update_id: int, owner: st
     """Mark an update handled in the caller's transaction (the conversation core's, which saves the
     turn it was; synchronous statements, see `services.db.run_writing`); False if it was no longer
     this owner's."""
-    result = connection.execute(
-        _FINISH, {"b_channel": channel, "b_update_id": update_id, "b_owner": owner, "b_now": now}
+    result = _HOT_FINISH.run(
+        connection, {"b_channel": channel, "b_update_id": update_id, "b_owner": owner, "b_now": now}
     )
     return bool(result.rowcount)
 
@@ -444,7 +462,7 @@ async def chats_with_work(
     return list(chats)[:limit]
 
 
-_HAS_WAITING = (
+_HAS_WAITING = HotStatement(
     select(_updates.update_id)
     .where(
         _updates.channel == bindparam("b_channel"),
@@ -463,7 +481,7 @@ async def has_waiting(sessions: Sessions, *, channel: str, chat_key: str) -> boo
 
 
 def _has_waiting(connection: Connection, *, channel: str, chat_key: str) -> bool:
-    if connection.scalar(_HAS_WAITING, {"b_channel": channel, "b_chat_key": chat_key}) is not None:
+    if _HAS_WAITING.run(connection, {"b_channel": channel, "b_chat_key": chat_key}).scalar() is not None:
         return True
     return bool(outbox.pending_in(connection, channel=channel, chat_key=chat_key, limit=1))
 

@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.db import Sessions, run_writing, writing_connection
+from services.db import HotStatement, Sessions, run_writing, writing_connection
 from services.models import Delivery, OutboxMessage, OutboxStatus, utcnow
 
 
@@ -65,7 +65,8 @@ CURRENT_TURN: ContextVar[TurnTarget | None] = ContextVar("sellerbot_current_turn
 
 _outbox = OutboxMessage.__table__
 _c = _outbox.c
-_ENQUEUE = insert(_outbox).returning(_c.id)
+_ROW_COLUMNS = ["channel", "chat_key", "conversation_id", "delivery_id", "payload", "status", "created_at"]
+_ENQUEUE = HotStatement(insert(_outbox).returning(_c.id), column_keys=_ROW_COLUMNS)
 
 
 def encode(payload: dict[str, Any]) -> str:
@@ -116,11 +117,11 @@ def queue_message(
         "status": OutboxStatus.PENDING,
         "created_at": now,
     }
-    outbox_id = int(connection.execute(_ENQUEUE, [row]).scalar_one())
+    outbox_id = int(_ENQUEUE.run(connection, row).scalar_one())
     return Pending(outbox_id, chat_key, payload, now)
 
 
-_PENDING_OF_CHAT = (
+_PENDING_OF_CHAT = HotStatement(
     select(_c.id, _c.chat_key, _c.payload, _c.created_at)
     .where(
         _c.channel == bindparam("b_channel"),
@@ -135,9 +136,7 @@ _PENDING_OF_CHAT = (
 def pending_in(connection: Connection, *, channel: str, chat_key: str, limit: int) -> list[Pending]:
     """The chat's oldest rows waiting to be sent (synchronous statements, see
     `services.db.run_writing`)."""
-    rows = connection.execute(
-        _PENDING_OF_CHAT, {"b_channel": channel, "b_chat_key": chat_key, "b_limit": limit}
-    )
+    rows = _PENDING_OF_CHAT.run(connection, {"b_channel": channel, "b_chat_key": chat_key, "b_limit": limit})
     return [Pending(row[0], row[1], json.loads(row[2]), row[3]) for row in rows]
 
 
@@ -157,7 +156,7 @@ class Outcome:
     failure: str | None = None
 
 
-_MARK = (
+_MARK = HotStatement(
     update(_outbox)
     .where(_c.id == bindparam("b_id"), _c.status == OutboxStatus.PENDING)
     .values(
@@ -199,9 +198,9 @@ def mark_in(connection: Connection, outcomes: Sequence[Outcome], *, now: datetim
     if failed:
         connection.execute(_DELIVERY_FAILED, failed)
     if len(params) == 1:  # one row, the usual case: a plain execute costs less than executemany
-        connection.execute(_MARK, params[0])
+        _MARK.run(connection, params[0])
     else:
-        connection.execute(_MARK, params)
+        _MARK.run(connection, params)
 
 
 async def mark(sessions: Sessions, outcomes: Sequence[Outcome], *, now: datetime | None = None) -> None:

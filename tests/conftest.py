@@ -137,10 +137,15 @@ _serial = itertools.count(1)
 
 
 def make_licence(n: int | None = None) -> str:
-    """A valid Unified Social Credit Code, different for each n."""
-    n = next(_serial) if n is None else n
-    first17 = f"91440300{n:09d}"
-    return first17 + uscc_check_character(first17)
+    """A valid Unified Social Credit Code, different for each n. Without n, never one holding
+    "49": the template-injection probes ("{{7*7}}") look for that number in what the bot says,
+    and a summary repeats the seller's licence."""
+    while True:
+        number = next(_serial) if n is None else n
+        first17 = f"91440300{number:09d}"
+        licence = first17 + uscc_check_character(first17)
+        if n is not None or "49" not in licence:
+            return licence
 
 
 async def make_account(
