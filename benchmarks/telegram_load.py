@@ -239,6 +239,9 @@ def check(
         f"answered: {len(sent)} messages for {total} updates; duplicates dropped: {runtime.stats.duplicates}"
     )
     print(f"most messages seen by the server in any 1 s: {overall} (limit {limits.overall.limit})")
+    # Where sellerbot decides: the limiter's grants (the server's count adds the trip's jitter).
+    granted = max_in_window(list(runtime.sender.granted), 1.0)
+    print(f"most let through by the limiter in any 1 s: {granted} (limit {limits.overall.limit})")
     print(f"most to one group in any minute: {per_group} (limit {limits.group.limit})")
     print(f"most to one chat in any {limits.chat.seconds:g} s: {per_chat} (burst {limits.chat.limit})")
     if problems:
