@@ -39,8 +39,8 @@ def settle_long_lived_objects() -> None:
     """Once a service has started: what it built to serve (the trained matcher, the knowledge
     base, compiled statements and templates, imported modules: some hundred thousand objects) is
     kept until the process ends, so the cyclic garbage collector stops looking through it. A full
-    collection otherwise walks all of it again and stops the event loop for about 0.2 s, every few
-    seconds under load. (Those objects are still freed when nothing refers to them.)"""
+    collection otherwise walks all of it again and stops the event loop for about 0.2 s (measured
+    under load). (Those objects are still freed when nothing refers to them.)"""
     gc.collect()
     gc.freeze()
 
