@@ -220,9 +220,6 @@ class PlainResult:
             raise NoResultFound("expected one row") if not self.rows else MultipleResultsFound("more rows")
         return self.rows[0][0]
 
-    def scalars(self) -> list[Any]:
-        return [row[0] for row in self.rows]
-
 
 @dataclass(frozen=True)
 class _PlainSQL:

@@ -242,7 +242,7 @@ def _acquire(dialect: str) -> HotStatement:
     return statement
 
 
-_FINISH = (
+_FINISH = HotStatement(
     update(InboundUpdate.__table__)
     .where(
         _updates.channel == bindparam("b_channel"),
@@ -263,7 +263,7 @@ _LEASE_HELD = exists().where(
 )
 # Updates a dead holder had started: handled again by the chat's new holder (only while it holds
 # it) — unless they were started too often: those are abandoned.
-_RETRY_STARTED = (
+_RETRY_STARTED = HotStatement(
     update(InboundUpdate.__table__)
     .where(
         _updates.channel == bindparam("b_channel"),
@@ -274,7 +274,7 @@ _RETRY_STARTED = (
     )
     .values(status=UpdateStatus.PENDING, attempts=_updates.attempts + 1)
 )
-_ABANDON_STARTED = (
+_ABANDON_STARTED = HotStatement(
     update(InboundUpdate.__table__)
     .where(
         _updates.channel == bindparam("b_channel"),
@@ -290,7 +290,7 @@ _ABANDON_STARTED = (
 _updates_alias = InboundUpdate.__table__.alias("waiting")
 # The chat's oldest pending update, taken in one statement, and only while `owner` holds the
 # chat's lease (a holder whose lease another process has taken gets nothing).
-_TAKE_NEXT = (
+_TAKE_NEXT = HotStatement(
     update(InboundUpdate.__table__)
     .where(
         _updates.channel == bindparam("b_channel"),
@@ -320,11 +320,6 @@ _HOLDS = HotStatement(
         _leases.owner == bindparam("owner"),
     )
 )
-# The statements the chat workers run at every update, run straight on the embedded database.
-_HOT_FINISH = HotStatement(_FINISH)
-_HOT_RETRY_STARTED = HotStatement(_RETRY_STARTED)
-_HOT_ABANDON_STARTED = HotStatement(_ABANDON_STARTED)
-_HOT_TAKE_NEXT = HotStatement(_TAKE_NEXT)
 
 
 def _queued(row: Any) -> QueuedUpdate:
@@ -361,10 +356,10 @@ async def next_update(
         abandoned: tuple[QueuedUpdate, ...] = ()
         chat = {"b_channel": channel, "b_chat_key": chat_key, "b_owner": owner, "b_now": now}
         if look_for_abandoned:
-            _HOT_RETRY_STARTED.run(connection, chat)
-            found = _HOT_ABANDON_STARTED.run(connection, chat)
+            _RETRY_STARTED.run(connection, chat)
+            found = _ABANDON_STARTED.run(connection, chat)
             abandoned = tuple(sorted((_queued(row) for row in found), key=lambda u: u.update_id))
-        taken = _HOT_TAKE_NEXT.run(connection, chat).first()
+        taken = _TAKE_NEXT.run(connection, chat).first()
         owed = tuple(outbox.pending_in(connection, channel=channel, chat_key=chat_key, limit=OUTBOX_BATCH))
         if taken is not None:
             return NextWork(update=_queued(taken), abandoned=abandoned, finished=done, outbox=owed)
@@ -381,7 +376,7 @@ def take_next_in(
     """Take the chat's next waiting update in the caller's transaction (the conversation core's,
     which saves the update before it), if the owner still holds the chat's lease."""
     chat = {"b_channel": channel, "b_chat_key": chat_key, "b_owner": owner, "b_now": now}
-    row = _HOT_TAKE_NEXT.run(connection, chat).first()
+    row = _TAKE_NEXT.run(connection, chat).first()
     return None if row is None else _queued(row)
 
 
@@ -418,7 +413,7 @@ def finish_in(connection: Connection, *, channel: str, update_id: int, owner: st
     """Mark an update handled in the caller's transaction (the conversation core's, which saves the
     turn it was; synchronous statements, see `services.db.run_writing`); False if it was no longer
     this owner's."""
-    result = _HOT_FINISH.run(
+    result = _FINISH.run(
         connection, {"b_channel": channel, "b_update_id": update_id, "b_owner": owner, "b_now": now}
     )
     return bool(result.rowcount)
@@ -430,11 +425,10 @@ async def finish_update(
     """Mark an update handled (its payload is no longer needed). False if it was not this owner's
     to finish (abandoned meanwhile by a process that took the chat over)."""
     now = now or utcnow()
-    async with writing_connection(sessions) as connection:
-        result = await connection.execute(
-            _FINISH, {"b_channel": channel, "b_update_id": update_id, "b_owner": owner, "b_now": now}
-        )
-        return bool(result.rowcount)
+    return await run_writing(
+        sessions,
+        lambda connection: finish_in(connection, channel=channel, update_id=update_id, owner=owner, now=now),
+    )
 
 
 async def chats_with_work(

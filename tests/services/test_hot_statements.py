@@ -33,7 +33,8 @@ async def embedded(tmp_path: Path) -> AsyncIterator[Database]:
         await database.close()
 
 
-def make_sync(connection: Any) -> int:
+def _new_conversation(connection: Any) -> int:
+    """The conversation of KEY, made in the caller's transaction; its id."""
     return connection.execute(
         insert(Conversation.__table__)
         .values(
@@ -44,7 +45,7 @@ def make_sync(connection: Any) -> int:
 
 
 async def test_a_turn_loads_and_saves_what_sqlalchemy_reads_and_writes(embedded: Database) -> None:
-    conversation = await run_writing(embedded.sessions, make_sync)
+    conversation = await run_writing(embedded.sessions, _new_conversation)
 
     def both(connection: Any) -> tuple[Any, Any]:
         plain = core._LOAD.run(connection, KEY)
@@ -162,7 +163,7 @@ async def test_the_runtime_takes_finishes_and_sends_through_the_same_rows(embedd
 
 
 async def test_a_failure_is_sqlalchemys_exception(embedded: Database) -> None:
-    await run_writing(embedded.sessions, make_sync)
+    await run_writing(embedded.sessions, _new_conversation)
     again = HotStatement(
         insert(Conversation.__table__), column_keys=[*KEY, "state", "version", "created_at", "updated_at"]
     )
